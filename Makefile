@@ -1,0 +1,85 @@
+# fieldagent — see README.md. `make help` lists the targets.
+
+GO            ?= go
+PKG           := ./...
+BIN           := bin/fieldagent
+DIST          := dist
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT        ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
+DATE          ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS       := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME      ?= 10s
+BENCHTIME     ?= 3x
+# Debian packages the tests use: real snmpd/sshd peers, iperf3 as the speed
+# reference, iproute2/nftables for network namespaces.
+TEST_DEBS     := snmpd snmp openssh-server openssh-client iperf3 iproute2 nftables
+
+export CGO_ENABLED ?= 0
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-10s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## Build bin/fieldagent for this machine
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/fieldagent
+
+.PHONY: demo
+demo: build ## Run the lab demo: a simulated site and one e8 order, end to end
+	./$(BIN) lab demo
+
+.PHONY: test
+test: lint test-race fuzz ## Everything CI runs: lint, race tests, a short fuzz run
+
+.PHONY: test-race
+test-race: ## go test -race on every package
+	CGO_ENABLED=1 $(GO) test -race -count=1 $(PKG)
+
+.PHONY: lint
+lint: ## gofmt, go mod tidy -diff, go vet, staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) mod tidy -diff
+	$(GO) vet $(PKG)
+	$(GO) run $(STATICCHECK) $(PKG)
+
+.PHONY: fuzz
+fuzz: ## Run every Fuzz target for FUZZTIME (default 10s) each
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+	  dir=$$(dirname $$f); \
+	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
+	    echo "fuzz $$dir $$t ($(FUZZTIME))"; \
+	    $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$dir; \
+	  done; \
+	done
+
+.PHONY: bench
+bench: ## Run the benchmarks the issues name and print figures (speed vs iperf3)
+	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) ./diagnostics/... ./tr069/...
+
+.PHONY: cross
+cross: ## Static binaries for linux/amd64, linux/arm64 and linux/arm (GOARM=7) in dist/
+	@mkdir -p $(DIST)
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/fieldagent-linux-amd64 ./cmd/fieldagent
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/fieldagent-linux-arm64 ./cmd/fieldagent
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/fieldagent-linux-armv7 ./cmd/fieldagent
+	@ls -l $(DIST)/
+
+.PHONY: test-deps
+test-deps: ## Install the Debian packages the tests need (apt-get, when root)
+	@missing=""; for p in $(TEST_DEBS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "test-deps: all installed ($(TEST_DEBS))"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "test-deps: missing$$missing; run as root: apt-get install -y$$missing"; exit 1; fi; \
+	echo "test-deps: installing$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing
+	$(GO) mod download
+
+.PHONY: clean
+clean: ## Remove bin/ and dist/
+	rm -rf bin $(DIST)

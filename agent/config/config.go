@@ -1,0 +1,447 @@
+// Package config loads fieldagent's configuration: a YAML file, then
+// FIELDAGENT_* environment variables, then command-line flags (the caller
+// applies flags last). Every key is validated on load; an unknown key or a bad
+// value is an error that names the key and where it came from.
+//
+// Credentials are secret.Secret values and may be written inline, as
+// env:NAME or as file:/path.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"fieldagent/agent/secret"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// EnvPrefix starts every environment variable that config reads.
+const EnvPrefix = "FIELDAGENT_"
+
+// ErrInvalid is wrapped by every validation error.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Config is the whole configuration. The zero value is not valid; use
+// Default and then Load.
+type Config struct {
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `yaml:"log_format"`
+	// Output is table or json.
+	Output string `yaml:"output"`
+	// Store is the path of the local SQLite store.
+	Store string `yaml:"store"`
+	// Technician is the technician's id in the order system.
+	Technician string `yaml:"technician"`
+	// OrderSystem is where orders come from and 报竣 reports go.
+	OrderSystem OrderSystem `yaml:"order_system"`
+	// ACS is the agent's embedded TR-069 ACS that gateways connect to.
+	ACS ACS `yaml:"acs"`
+	// Workflow holds the time limits of an order run.
+	Workflow Workflow `yaml:"workflow"`
+	// Diag configures the tests run after provisioning.
+	Diag Diag `yaml:"diag"`
+}
+
+// OrderSystem configures the order system client.
+type OrderSystem struct {
+	// URL is the base URL of the order system, e.g. https://orders.example/.
+	URL string `yaml:"url"`
+	// Token is the technician's bearer token.
+	Token secret.Secret `yaml:"token"`
+	// Timeout bounds each request.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// ACS configures the embedded ACS.
+type ACS struct {
+	// Listen is the address the ACS listens on for CWMP sessions.
+	Listen string `yaml:"listen"`
+	// ConnectionRequestUsername and ConnectionRequestPassword authenticate
+	// connection requests to gateways.
+	ConnectionRequestUsername string        `yaml:"connection_request_username"`
+	ConnectionRequestPassword secret.Secret `yaml:"connection_request_password"`
+}
+
+// Workflow configures an order run.
+type Workflow struct {
+	// InformTimeout is how long to wait for the gateway's first Inform.
+	InformTimeout time.Duration `yaml:"inform_timeout"`
+	// LOIDTimeout is how long to wait for LOID registration with ITMS.
+	LOIDTimeout time.Duration `yaml:"loid_timeout"`
+	// WANTimeout is how long to wait for the WAN to come up.
+	WANTimeout time.Duration `yaml:"wan_timeout"`
+	// StepTimeout bounds every single device operation.
+	StepTimeout time.Duration `yaml:"step_timeout"`
+}
+
+// Diag configures the acceptance tests of an order run.
+type Diag struct {
+	// PingTarget is pinged after the WAN is up; empty means the speed server's host.
+	PingTarget string `yaml:"ping_target"`
+	// SpeedURL is the base URL of a fieldagent speed server.
+	SpeedURL string `yaml:"speed_url"`
+	// SpeedDuration is the length of the download test.
+	SpeedDuration time.Duration `yaml:"speed_duration"`
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		LogLevel:  "info",
+		LogFormat: "text",
+		Output:    "table",
+		Store:     DefaultStorePath(),
+		OrderSystem: OrderSystem{
+			Timeout: 15 * time.Second,
+		},
+		ACS: ACS{
+			Listen:                    ":7547",
+			ConnectionRequestUsername: "fieldagent",
+		},
+		Workflow: Workflow{
+			InformTimeout: 5 * time.Minute,
+			LOIDTimeout:   2 * time.Minute,
+			WANTimeout:    90 * time.Second,
+			StepTimeout:   30 * time.Second,
+		},
+		Diag: Diag{
+			SpeedDuration: 10 * time.Second,
+		},
+	}
+}
+
+// DefaultPath is $XDG_CONFIG_HOME/fieldagent/config.yaml (or
+// ~/.config/fieldagent/config.yaml).
+func DefaultPath() string {
+	dir := os.Getenv("XDG_CONFIG_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "config.yaml"
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "fieldagent", "config.yaml")
+}
+
+// DefaultStorePath is $XDG_DATA_HOME/fieldagent/fieldagent.db (or
+// ~/.local/share/fieldagent/fieldagent.db).
+func DefaultStorePath() string {
+	dir := os.Getenv("XDG_DATA_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "fieldagent.db"
+		}
+		dir = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(dir, "fieldagent", "fieldagent.db")
+}
+
+// Load reads the file at path (a missing file is not an error when
+// mustExist is false), then applies the environment env (as os.Environ
+// gives it), resolves env:/file: credentials and validates.
+func Load(path string, mustExist bool, env []string) (Config, error) {
+	cfg := Default()
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := decodeYAML(b, &cfg); err != nil {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	case errors.Is(err, os.ErrNotExist) && !mustExist:
+	default:
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := applyEnv(&cfg, env); err != nil {
+		return Config{}, fmt.Errorf("config environment: %w", err)
+	}
+	if err := resolveSecrets(&cfg); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func decodeYAML(b []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // empty file
+		}
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return fmt.Errorf("%w: %s", ErrInvalid, annotateKeys(b, te.Errors))
+		}
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+// annotateKeys puts the dotted key in front of each yaml error that names a
+// line, so "line 2: cannot unmarshal ..." reads
+// "workflow.wan_timeout (line 2): cannot unmarshal ...".
+func annotateKeys(b []byte, errs []string) string {
+	var root yaml.Node
+	_ = yaml.Unmarshal(b, &root)
+	keys := map[int]string{}
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, prefix)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i].Value
+				if prefix != "" {
+					k = prefix + "." + k
+				}
+				keys[n.Content[i].Line] = k
+				keys[n.Content[i+1].Line] = k
+				walk(n.Content[i+1], k)
+			}
+		}
+	}
+	walk(&root, "")
+	out := make([]string, 0, len(errs))
+	for _, e := range errs {
+		var line int
+		if _, err := fmt.Sscanf(e, "line %d:", &line); err == nil {
+			if k, ok := keys[line]; ok {
+				_, rest, _ := strings.Cut(e, ":")
+				e = fmt.Sprintf("%s (line %d):%s", k, line, rest)
+			}
+		}
+		out = append(out, e)
+	}
+	return strings.Join(out, "; ")
+}
+
+// field is one leaf of Config with its dotted YAML key.
+type field struct {
+	key string
+	v   reflect.Value
+}
+
+func leaves(v reflect.Value, prefix string) []field {
+	var out []field
+	t := v.Type()
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag := strings.Split(sf.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		key := tag
+		if prefix != "" {
+			key = prefix + "." + tag
+		}
+		fv := v.Field(i)
+		if sf.Type.Kind() == reflect.Struct && sf.Type != reflect.TypeFor[secret.Secret]() {
+			out = append(out, leaves(fv, key)...)
+			continue
+		}
+		out = append(out, field{key: key, v: fv})
+	}
+	return out
+}
+
+// EnvName is the environment variable that sets the dotted key, e.g.
+// order_system.url → FIELDAGENT_ORDER_SYSTEM_URL.
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// Keys lists every dotted configuration key.
+func Keys() []string {
+	cfg := Default()
+	var keys []string
+	for _, f := range leaves(reflect.ValueOf(&cfg).Elem(), "") {
+		keys = append(keys, f.key)
+	}
+	return keys
+}
+
+// envIgnored are FIELDAGENT_ variables that are not configuration keys.
+var envIgnored = []string{EnvPrefix + "CONFIG"}
+
+func applyEnv(cfg *Config, env []string) error {
+	byEnv := map[string]field{}
+	for _, f := range leaves(reflect.ValueOf(cfg).Elem(), "") {
+		byEnv[EnvName(f.key)] = f
+	}
+	for _, kv := range env {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) || slices.Contains(envIgnored, name) {
+			continue
+		}
+		f, ok := byEnv[name]
+		if !ok {
+			return fmt.Errorf("%w: unknown variable %s (known: FIELDAGENT_ + an upper-case key, e.g. FIELDAGENT_ORDER_SYSTEM_URL)", ErrInvalid, name)
+		}
+		if err := setString(f.v, val); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalid, name, err)
+		}
+	}
+	return nil
+}
+
+// Set sets the dotted key to the string s, as a flag or env var would.
+func (c *Config) Set(key, s string) error {
+	for _, f := range leaves(reflect.ValueOf(c).Elem(), "") {
+		if f.key == key {
+			if err := setString(f.v, s); err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrInvalid, key, err)
+			}
+			if sec, ok := f.v.Addr().Interface().(*secret.Secret); ok {
+				r, err := secret.Parse(sec.Reveal())
+				if err != nil {
+					return fmt.Errorf("%w: %s: %w", ErrInvalid, key, err)
+				}
+				*sec = r
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: unknown key %s", ErrInvalid, key)
+}
+
+func setString(v reflect.Value, s string) error {
+	switch p := v.Addr().Interface().(type) {
+	case *string:
+		*p = s
+	case *secret.Secret:
+		*p = secret.New(s)
+	case *time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (e.g. 30s, 2m)", s)
+		}
+		*p = d
+	case *int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", s)
+		}
+		*p = n
+	case *bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		*p = b
+	default:
+		return fmt.Errorf("unsupported type %s", v.Type())
+	}
+	return nil
+}
+
+func resolveSecrets(cfg *Config) error {
+	for _, f := range leaves(reflect.ValueOf(cfg).Elem(), "") {
+		sec, ok := f.v.Addr().Interface().(*secret.Secret)
+		if !ok {
+			continue
+		}
+		r, err := secret.Parse(sec.Reveal())
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrInvalid, f.key, err)
+		}
+		*sec = r
+	}
+	return nil
+}
+
+// Validate checks every value and names the first bad key.
+func (c *Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalid, key, fmt.Sprintf(format, args...))
+	}
+	oneOf := func(key, v string, allowed ...string) error {
+		if !slices.Contains(allowed, v) {
+			return bad(key, "%q is not one of %s", v, strings.Join(allowed, ", "))
+		}
+		return nil
+	}
+	if err := oneOf("log_level", c.LogLevel, "debug", "info", "warn", "error"); err != nil {
+		return err
+	}
+	if err := oneOf("log_format", c.LogFormat, "text", "json"); err != nil {
+		return err
+	}
+	if err := oneOf("output", c.Output, "table", "json"); err != nil {
+		return err
+	}
+	if c.Store == "" {
+		return bad("store", "must not be empty")
+	}
+	if c.OrderSystem.URL != "" {
+		if err := checkURL(c.OrderSystem.URL); err != nil {
+			return bad("order_system.url", "%v", err)
+		}
+	}
+	if c.Diag.SpeedURL != "" {
+		if err := checkURL(c.Diag.SpeedURL); err != nil {
+			return bad("diag.speed_url", "%v", err)
+		}
+	}
+	for key, d := range map[string]time.Duration{
+		"order_system.timeout":    c.OrderSystem.Timeout,
+		"workflow.inform_timeout": c.Workflow.InformTimeout,
+		"workflow.loid_timeout":   c.Workflow.LOIDTimeout,
+		"workflow.wan_timeout":    c.Workflow.WANTimeout,
+		"workflow.step_timeout":   c.Workflow.StepTimeout,
+		"diag.speed_duration":     c.Diag.SpeedDuration,
+	} {
+		if d <= 0 {
+			return bad(key, "must be a positive duration, got %s", d)
+		}
+	}
+	if _, _, err := splitHostPort(c.ACS.Listen); err != nil {
+		return bad("acs.listen", "%v", err)
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", s)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q must start with http:// or https://", s)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q has no host", s)
+	}
+	return nil
+}
+
+func splitHostPort(s string) (string, int, error) {
+	i := strings.LastIndex(s, ":")
+	if i < 0 {
+		return "", 0, fmt.Errorf("%q is not host:port", s)
+	}
+	port, err := strconv.Atoi(s[i+1:])
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("%q has no valid port", s)
+	}
+	return s[:i], port, nil
+}

@@ -1,0 +1,148 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations returns the migrations in order; migration i is schema version
+// i+1. Append new migrations; never edit one that has shipped.
+func migrations() []string {
+	return []string{
+		// 1: the initial schema.
+		`
+CREATE TABLE orders (
+	id         TEXT PRIMARY KEY,
+	json       TEXT NOT NULL,
+	state      TEXT NOT NULL,
+	fetched_at TEXT NOT NULL,
+	updated_at TEXT NOT NULL
+);
+CREATE TABLE steps (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	order_id    TEXT NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+	seq         INTEGER NOT NULL,
+	name        TEXT NOT NULL,
+	state       TEXT NOT NULL CHECK (state IN ('pending','running','done','failed','skipped')),
+	started_at  TEXT,
+	finished_at TEXT,
+	detail      TEXT NOT NULL DEFAULT '',
+	error       TEXT NOT NULL DEFAULT '',
+	UNIQUE (order_id, seq)
+);
+CREATE TABLE readings (
+	id       INTEGER PRIMARY KEY AUTOINCREMENT,
+	order_id TEXT NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+	step     TEXT NOT NULL,
+	name     TEXT NOT NULL,
+	value    REAL NOT NULL,
+	unit     TEXT NOT NULL,
+	at       TEXT NOT NULL
+);
+CREATE INDEX readings_order ON readings(order_id);
+CREATE TABLE findings (
+	id       INTEGER PRIMARY KEY AUTOINCREMENT,
+	order_id TEXT NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+	step     TEXT NOT NULL,
+	code     TEXT NOT NULL,
+	severity TEXT NOT NULL,
+	symptom  TEXT NOT NULL,
+	cause    TEXT NOT NULL,
+	fix      TEXT NOT NULL,
+	at       TEXT NOT NULL
+);
+CREATE INDEX findings_order ON findings(order_id);
+CREATE TABLE reports (
+	order_id   TEXT NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+	format     TEXT NOT NULL,
+	body       BLOB NOT NULL,
+	created_at TEXT NOT NULL,
+	PRIMARY KEY (order_id, format)
+);
+CREATE TABLE outbox (
+	id              INTEGER PRIMARY KEY AUTOINCREMENT,
+	order_id        TEXT NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+	kind            TEXT NOT NULL,
+	idempotency_key TEXT NOT NULL UNIQUE,
+	body            BLOB NOT NULL,
+	attempts        INTEGER NOT NULL DEFAULT 0,
+	created_at      TEXT NOT NULL,
+	next_attempt_at TEXT NOT NULL,
+	last_error      TEXT NOT NULL DEFAULT '',
+	delivered_at    TEXT,
+	failed_at       TEXT,
+	response        BLOB
+);
+CREATE INDEX outbox_due ON outbox(next_attempt_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
+CREATE TABLE events (
+	id       INTEGER PRIMARY KEY AUTOINCREMENT,
+	order_id TEXT NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+	kind     TEXT NOT NULL,
+	at       TEXT NOT NULL,
+	detail   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX events_order ON events(order_id);
+CREATE TABLE acs_devices (
+	id            TEXT PRIMARY KEY,
+	serial        TEXT NOT NULL,
+	oui           TEXT NOT NULL,
+	product_class TEXT NOT NULL,
+	last_inform   TEXT,
+	json          TEXT NOT NULL DEFAULT '{}'
+);
+`,
+	}
+}
+
+// CurrentSchemaVersion is the schema version this package writes.
+const CurrentSchemaVersion = 1
+
+// migrate applies every migration the database has not seen, each in its
+// own transaction together with its schema_migrations row. Running it again
+// is a no-op.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at TEXT NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("store: create schema_migrations in %s: %w", s.path, err)
+	}
+	for i, m := range migrations() {
+		version := i + 1
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, ts(s.now()))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: migrate %s to schema version %d: %w", s.path, version, err)
+		}
+	}
+	var newest int
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
+		return fmt.Errorf("store: read schema version of %s: %w", s.path, err)
+	}
+	if newest > CurrentSchemaVersion {
+		return fmt.Errorf("store: %s has schema version %d, newer than this program's %d: upgrade fieldagent", s.path, newest, CurrentSchemaVersion)
+	}
+	return nil
+}
+
+// SchemaVersion returns the schema version recorded in the database.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: read schema version: %w", err)
+	}
+	return v, nil
+}

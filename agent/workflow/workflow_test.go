@@ -1,0 +1,211 @@
+package workflow_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"fieldagent/agent/config"
+	"fieldagent/agent/order"
+	"fieldagent/agent/ordersys"
+	"fieldagent/agent/report"
+	"fieldagent/agent/secret"
+	"fieldagent/agent/store"
+	"fieldagent/agent/workflow"
+	"fieldagent/drivers"
+	"fieldagent/testlab"
+	"fieldagent/tr069/acs"
+)
+
+// labRun starts an ACS and a testlab site on loopback and returns a runner
+// wired to both.
+func labRun(t *testing.T, edit func(*order.Order)) (*workflow.Runner, *testlab.Site, *store.Store) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	crPass := secret.New("cr-pass-for-test")
+	a := acs.New(acs.Config{
+		ConnectionRequestAuth: func(string) (string, secret.Secret) { return "lab", crPass },
+	})
+	acsSrv := httptest.NewServer(a)
+	t.Cleanup(acsSrv.Close)
+
+	site, err := testlab.Start(ctx, testlab.Config{
+		ACSURL:          acsSrv.URL + "/",
+		ConnReqUsername: "lab",
+		ConnReqPassword: crPass,
+		EditOrder:       edit,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(site.Close)
+
+	st, err := store.Open(filepath.Join(t.TempDir(), "fa.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+
+	lim := config.Default().Workflow
+	lim.InformTimeout, lim.LOIDTimeout, lim.WANTimeout, lim.StepTimeout = 20*time.Second, 20*time.Second, 20*time.Second, 20*time.Second
+	r := &workflow.Runner{
+		Store:        st,
+		Orders:       &ordersys.Client{BaseURL: site.OrderSystemURL, Token: site.Token, HTTPClient: &http.Client{Timeout: 10 * time.Second}},
+		ACS:          a,
+		Limits:       lim,
+		Diag:         config.Diag{SpeedURL: site.SpeedURL, SpeedDuration: 500 * time.Millisecond},
+		Agent:        "fieldagent test",
+		PollInterval: 50 * time.Millisecond,
+	}
+	return r, site, st
+}
+
+func TestE8NewInstallClosesOrder(t *testing.T) {
+	r, site, st := labRun(t, nil)
+	var events []workflow.StepEvent
+	r.Progress = func(ev workflow.StepEvent) { events = append(events, ev) }
+
+	out, err := r.Run(context.Background(), testlab.SampleOrderID)
+	if err != nil {
+		t.Fatalf("Run: %v\nsteps: %+v", err, out.Steps)
+	}
+	if out.State != workflow.OrderClosed {
+		t.Errorf("outcome state = %q, want closed", out.State)
+	}
+	if got := site.Orders.State(testlab.SampleOrderID); got != "closed" {
+		t.Errorf("order system state = %q, want closed", got)
+	}
+
+	// What the order system received is the report, with the real device.
+	body, ok := site.Orders.Completion(testlab.SampleOrderID)
+	if !ok {
+		t.Fatal("order system received no completion")
+	}
+	var c report.Completion
+	if err := json.Unmarshal(body, &c); err != nil {
+		t.Fatalf("completion is not JSON: %v", err)
+	}
+	if c.Result != report.ResultSuccess || c.OrderID != testlab.SampleOrderID {
+		t.Errorf("completion result/order = %q/%q", c.Result, c.OrderID)
+	}
+	wantDev := drivers.Identity{Kind: drivers.KindE8, Serial: testlab.SampleGatewaySN, Firmware: testlab.SampleFirmware, Access: "gpon"}
+	if c.Device.Serial != wantDev.Serial || c.Device.Firmware != wantDev.Firmware || c.Device.Access != wantDev.Access || c.Device.Kind != wantDev.Kind {
+		t.Errorf("completion device = %+v, want %+v", c.Device, wantDev)
+	}
+	if c.Device.Vendor == "" || c.Device.Model == "" {
+		t.Errorf("completion device lacks vendor/model: %+v", c.Device)
+	}
+	// The WAN address is the one the BRAS handed out for the order's account.
+	bras := site.Operator.Sessions()[testlab.SamplePPPoEUser]
+	if !c.WAN.Up() || c.WAN.ExternalIP != bras || c.WAN.ConnectionType != "IP_Routed" || !c.WAN.NAT || c.WAN.ServiceList != "INTERNET" {
+		t.Errorf("completion WAN = %+v, want connected IP_Routed NAT INTERNET with BRAS address %q", c.WAN, bras)
+	}
+	if c.LOID == nil || !c.LOID.Registered {
+		t.Errorf("completion LOID = %+v, want registered", c.LOID)
+	}
+	if sn, ok := site.Operator.BoundSerial(site.Order.LOID.LOID.Reveal()); !ok || sn != testlab.SampleGatewaySN {
+		t.Errorf("ITMS bound the LOID to %q (%v), want %s", sn, ok, testlab.SampleGatewaySN)
+	}
+	readings := map[string]float64{}
+	for _, rd := range c.Readings {
+		readings[rd.Name] = rd.Value
+	}
+	if readings["ping_received"] <= 0 || readings["ping_loss"] != 0 {
+		t.Errorf("ping readings = %v, want replies and no loss", readings)
+	}
+	if readings["download_mbps"] <= 0 {
+		t.Errorf("download_mbps = %v, want > 0", readings["download_mbps"])
+	}
+
+	// Every reading is in the local store too, and the outbox is delivered.
+	ctx := context.Background()
+	stored, err := st.Readings(ctx, testlab.SampleOrderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != len(c.Readings) {
+		t.Errorf("store has %d readings, report %d", len(stored), len(c.Readings))
+	}
+	items, err := st.Outbox(ctx, testlab.SampleOrderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 1 || items[0].DeliveredAt.IsZero() {
+		t.Errorf("outbox = %+v, want one delivered completion", items)
+	}
+	if _, state, err := st.GetOrder(ctx, testlab.SampleOrderID); err != nil || state != workflow.OrderClosed {
+		t.Errorf("stored order state = %q (%v), want closed", state, err)
+	}
+	var names []string
+	for _, ev := range events {
+		if ev.State == workflow.StateDone {
+			names = append(names, ev.Step)
+		}
+	}
+	want := []string{"fetch_order", "wait_inform", "identify", "configure_internet", "register_loid", "wait_wan", "ping", "speed_test", "report", "upload"}
+	if strings.Join(names, ",") != strings.Join(want, ",") {
+		t.Errorf("steps done = %v, want %v", names, want)
+	}
+
+	// Running the order again does not close it twice: the upload is idempotent.
+	if _, err := r.Run(ctx, testlab.SampleOrderID); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	again, _ := site.Orders.Completion(testlab.SampleOrderID)
+	if string(again) != string(body) {
+		t.Errorf("second run replaced the first completion")
+	}
+}
+
+func TestWrongPPPoEPasswordStopsAtWAN(t *testing.T) {
+	r, site, st := labRun(t, func(o *order.Order) {
+		o.PPPoE.Password = secret.New("definitely-wrong")
+	})
+	out, err := r.Run(context.Background(), testlab.SampleOrderID)
+	if err == nil {
+		t.Fatal("Run succeeded with a wrong PPPoE password")
+	}
+	if !errors.Is(err, drivers.ErrPPPoEAuth) {
+		t.Errorf("error %v does not wrap ErrPPPoEAuth", err)
+	}
+	for _, want := range []string{"691", "authentication rejected", "check the PPPoE account and password"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if out.FailedStep != workflow.StepWaitWAN {
+		t.Errorf("failed step = %q, want %q", out.FailedStep, workflow.StepWaitWAN)
+	}
+	if _, ok := site.Orders.Completion(testlab.SampleOrderID); ok {
+		t.Error("a completion was uploaded for a failed run")
+	}
+	if site.Orders.State(testlab.SampleOrderID) == "closed" {
+		t.Error("order closed after a failed run")
+	}
+	ctx := context.Background()
+	items, err := st.Outbox(ctx, testlab.SampleOrderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 0 {
+		t.Errorf("outbox holds %d items after a failed run, want none", len(items))
+	}
+	// The half-made WAN connection was rolled back on the gateway.
+	if v := site.Gateway.Tree().Value(out.WAN.Instance + "ConnectionType"); v != "" {
+		t.Errorf("WAN instance %s still on the gateway (ConnectionType %q): not rolled back", out.WAN.Instance, v)
+	}
+	last := out.Steps[len(out.Steps)-1]
+	if last.Name != workflow.StepRollback || last.State != workflow.StateDone {
+		t.Errorf("last step = %+v, want a successful rollback", last)
+	}
+	if _, state, _ := st.GetOrder(ctx, testlab.SampleOrderID); state != workflow.OrderFailed {
+		t.Errorf("stored order state = %q, want failed", state)
+	}
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"fieldagent/drivers/e8"
+	"fieldagent/tr069/acs"
+)
+
+func newDeviceCmd(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "device",
+		Short: "Devices: identify and inspect gateways, set-top boxes and routers",
+		Long: `device groups the commands that talk to one device. In this version a
+gateway is identified as part of 'order run'; 'device identify' waits for a
+gateway's Inform and prints what it says it is, without changing anything.`,
+		Example: `  fieldagent device identify
+  fieldagent device identify --serial ZTEG1A2B3C4D --output json`,
+	}
+	cmd.AddCommand(newDeviceIdentifyCmd(f, nil))
+	return cmd
+}
+
+type deviceIdentifyOptions struct {
+	f      *Factory
+	Serial string
+}
+
+func newDeviceIdentifyCmd(f *Factory, runF func(context.Context, *deviceIdentifyOptions) error) *cobra.Command {
+	opts := &deviceIdentifyOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "identify",
+		Short: "Wait for a gateway's Inform on the ACS and print its identity (changes nothing)",
+		Example: `  fieldagent device identify
+  fieldagent device identify --serial ZTEG1A2B3C4D --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runDeviceIdentify(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Serial, "serial", "", "serial number to wait for (default: the first gateway that informs)")
+	return cmd
+}
+
+func runDeviceIdentify(ctx context.Context, opts *deviceIdentifyOptions) error {
+	f := opts.f
+	cfg := f.Config()
+	ln, err := net.Listen("tcp", cfg.ACS.Listen)
+	if err != nil {
+		return fmt.Errorf("ACS cannot listen on %s (acs.listen): %w", cfg.ACS.Listen, err)
+	}
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a := startACS(actx, cfg, ln, f.Logger())
+	if !f.jsonOutput() {
+		fmt.Fprintf(f.IO.ErrOut, "waiting up to %s for an Inform on %s …\n", cfg.Workflow.InformTimeout, ln.Addr())
+	}
+	wctx, wcancel := context.WithTimeout(ctx, cfg.Workflow.InformTimeout)
+	defer wcancel()
+	d, err := a.WaitDevice(wctx, func(d acs.Device) bool { return opts.Serial == "" || d.DeviceId.SerialNumber == opts.Serial })
+	if err != nil {
+		return &silentError{err: fmt.Errorf("no Inform: %w", err), code: exitUnreachable}
+	}
+	sctx, scancel := context.WithTimeout(ctx, cfg.Workflow.StepTimeout)
+	defer scancel()
+	id, err := e8.New(a, d.ID).Identify(sctx)
+	if err != nil {
+		return err
+	}
+	if f.jsonOutput() {
+		return f.writeJSON(id)
+	}
+	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Vendor\t%s\nModel\t%s\nSerial\t%s\nOUI\t%s\nProduct class\t%s\nFirmware\t%s\nAccess\t%s\n", id.Vendor, id.Model, id.Serial, id.OUI, id.ProductClass, id.Firmware, id.Access)
+	return tw.Flush()
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"fieldagent/agent/store"
+)
+
+func findSub(cs []*cobra.Command, name string) *cobra.Command {
+	for _, c := range cs {
+		if c.Name() == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// newTestFactory returns a factory with captured streams and an empty
+// config file, so the user's own config never leaks into a test.
+func newTestFactory(t *testing.T) (*Factory, *bytes.Buffer, *bytes.Buffer, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte("store: "+filepath.Join(dir, "store.db")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	f := &Factory{
+		IO:    &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+		Env:   []string{"FIELDAGENT_CONFIG=" + cfgPath},
+		Now:   time.Now,
+		Build: BuildInfo{Version: "v0.0.0-test", Commit: "abc123", Date: "2026-11-25T00:00:00Z"},
+	}
+	return f, &out, &errOut, dir
+}
+
+func execute(t *testing.T, f *Factory, args ...string) error {
+	t.Helper()
+	root := newRootCmd(f)
+	root.SetArgs(args)
+	return root.ExecuteContext(context.Background())
+}
+
+// TestDemoLeaksNoSecret runs the whole demo with a known PPPoE password and
+// asserts that it appears nowhere: not in the logs (debug, JSON), not in the
+// JSON output, not in any row of the store.
+func TestDemoLeaksNoSecret(t *testing.T) {
+	const password = "Kn0wn-PPPoE-Passw0rd"
+	f, out, errOut, dir := newTestFactory(t)
+	storePath := filepath.Join(dir, "demo.db")
+	err := execute(t, f, "lab", "demo", "--output", "json", "--log-level", "debug", "--log-format", "json",
+		"--store", storePath, "--pppoe-password", password, "--speed-duration", "500ms")
+	if err != nil {
+		t.Fatalf("demo failed: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+	}
+
+	var doc struct {
+		OrderID string `json:"order_id"`
+		State   string `json:"state"`
+		Device  struct {
+			Serial string `json:"serial"`
+		} `json:"device"`
+		Receipt *struct {
+			State string `json:"state"`
+		} `json:"receipt"`
+		Readings []struct {
+			Name string `json:"name"`
+		} `json:"readings"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(out.Bytes()))
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
+	}
+	if dec.More() {
+		t.Errorf("stdout holds more than one JSON document:\n%s", out)
+	}
+	if doc.State != "closed" || doc.Receipt == nil || doc.Receipt.State != "closed" || doc.Device.Serial == "" || len(doc.Readings) == 0 {
+		t.Errorf("demo result = %+v, want a closed order with device and readings", doc)
+	}
+	if errOut.Len() == 0 {
+		t.Error("no logs at debug level: the leak check would prove nothing")
+	}
+
+	st, err := store.Open(storePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var dump bytes.Buffer
+	if err := st.Dump(context.Background(), &dump); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(dump.String(), doc.OrderID) {
+		t.Fatalf("store dump does not even hold the order %q: the leak check would prove nothing", doc.OrderID)
+	}
+	for name, text := range map[string]string{"logs": errOut.String(), "json output": out.String(), "store dump": dump.String()} {
+		if strings.Contains(text, password) {
+			t.Errorf("the PPPoE password appears in the %s", name)
+		}
+	}
+	fi, err := os.Stat(storePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("store mode = %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+func TestDemoWrongPassword(t *testing.T) {
+	f, out, errOut, _ := newTestFactory(t)
+	err := execute(t, f, "lab", "demo", "--wrong-password", "--speed-duration", "200ms")
+	if err == nil {
+		t.Fatalf("demo with a wrong password succeeded:\n%s", out)
+	}
+	if code := exitCode(err); code != exitCheckFailed {
+		t.Errorf("exit code = %d, want %d", code, exitCheckFailed)
+	}
+	for _, want := range []string{"stopped at step wait_wan", "691", "No completion was uploaded", "rollback"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output does not say %q:\n%s\n%s", want, out, errOut)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	f, out, _, _ := newTestFactory(t)
+	if err := execute(t, f, "version", "--output", "json"); err != nil {
+		t.Fatal(err)
+	}
+	var v versionInfo
+	if err := json.Unmarshal(out.Bytes(), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Version != "v0.0.0-test" || v.Commit != "abc123" || v.GoVersion == "" || !strings.Contains(v.Platform, "/") {
+		t.Errorf("version = %+v", v)
+	}
+}
+
+func TestOptionsParsed(t *testing.T) {
+	f, _, _, _ := newTestFactory(t)
+	var got *orderRunOptions
+	root := newRootCmd(f)
+	for _, c := range root.Commands() {
+		if c.Name() == "order" {
+			c.RemoveCommand(findSub(c.Commands(), "run"))
+			c.AddCommand(newOrderRunCmd(f, func(_ context.Context, o *orderRunOptions) error { got = o; return nil }))
+		}
+	}
+	root.SetArgs([]string{"order", "run", "WO-1", "--serial", "SN9"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if got == nil || got.OrderID != "WO-1" || got.Serial != "SN9" {
+		t.Errorf("options = %+v", got)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		cfg  string
+		want int
+	}{
+		{"unknown flag", []string{"version", "--bogus"}, "", exitUsage},
+		{"missing argument", []string{"order", "run"}, "", exitUsage},
+		{"bad output flag", []string{"version", "--output", "xml"}, "", exitUsage},
+		{"unknown config key", []string{"version"}, "ordr_system: {}\n", exitUsage},
+		{"order system not set", []string{"order", "run", "WO-1"}, "acs: {listen: '127.0.0.1:0'}\n", exitUsage},
+		{"order system unreachable", []string{"order", "run", "WO-1"}, "acs: {listen: '127.0.0.1:0'}\norder_system: {url: 'http://127.0.0.1:1/', timeout: 2s, token: t0k}\n", exitUnreachable},
+		{"no token", []string{"order", "run", "WO-1"}, "acs: {listen: '127.0.0.1:0'}\norder_system: {url: 'http://127.0.0.1:1/'}\n", exitUsage},
+		{"unknown order offline", []string{"order", "show", "WO-404"}, "", exitUsage},
+		{"ok", []string{"order", "list"}, "", exitOK},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, out, _, dir := newTestFactory(t)
+			if tc.cfg != "" {
+				cfgPath := filepath.Join(dir, "config.yaml")
+				if err := os.WriteFile(cfgPath, []byte("store: "+filepath.Join(dir, "s.db")+"\n"+tc.cfg), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := execute(t, f, tc.args...)
+			if got := exitCode(err); got != tc.want {
+				t.Errorf("exit code = %d (err %v), want %d\n%s", got, err, tc.want, out)
+			}
+		})
+	}
+}
+
+func TestEveryCommandHasAnExample(t *testing.T) {
+	f, _, _, _ := newTestFactory(t)
+	root := newRootCmd(f)
+	stack := []*cobra.Command{root}
+	for len(stack) > 0 {
+		c := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if c.Hidden || c.Name() == "help" {
+			continue
+		}
+		if strings.TrimSpace(c.Example) == "" {
+			t.Errorf("%q has no example in --help", c.CommandPath())
+		}
+		stack = append(stack, c.Commands()...)
+	}
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"fieldagent/agent/store"
+)
+
+func newOrderCmd(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "order",
+		Short: "Work orders: run one end to end, list and show them from the local store",
+		Example: `  fieldagent order run WO-20261125-0001
+  fieldagent order list
+  fieldagent order show WO-20261125-0001 --output json`,
+	}
+	cmd.AddCommand(newOrderRunCmd(f, nil), newOrderListCmd(f, nil), newOrderShowCmd(f, nil))
+	return cmd
+}
+
+type orderRunOptions struct {
+	f       *Factory
+	OrderID string
+	Serial  string
+}
+
+func newOrderRunCmd(f *Factory, runF func(context.Context, *orderRunOptions) error) *cobra.Command {
+	opts := &orderRunOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "run ORDER-ID",
+		Short: "Run a work order: fetch, identify, configure, register, test, 报竣",
+		Long: `order run fetches the order from the order system into the local store,
+starts the ACS on acs.listen and waits for the gateway's Inform, identifies the
+gateway and checks it against the order, configures PPPoE routed internet,
+registers the LOID with ITMS, waits for the WAN, runs a ping and a speed test,
+stores every reading and uploads the completion report (报竣).
+
+A failed step stops the run, rolls back the changes made so far and uploads
+nothing; the step's error says what to check.`,
+		Example: `  # Gateway plugged in, its ACS URL pointing at this laptop
+  fieldagent order run WO-20261125-0001
+
+  # Pick one gateway when several inform
+  fieldagent order run WO-20261125-0001 --serial ZTEG1A2B3C4D --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.OrderID = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runOrderRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Serial, "serial", "", "serial number of the gateway to use (default: the first that informs)")
+	return cmd
+}
+
+func runOrderRun(ctx context.Context, opts *orderRunOptions) error {
+	cfg := opts.f.Config()
+	_, err := executeOrder(ctx, opts.f, opts.f.Logger(), orderRun{OrderID: opts.OrderID, Serial: opts.Serial, StorePath: cfg.Store, Cfg: cfg})
+	return err
+}
+
+type orderListOptions struct{ f *Factory }
+
+func newOrderListCmd(f *Factory, runF func(context.Context, *orderListOptions) error) *cobra.Command {
+	opts := &orderListOptions{f: f}
+	return &cobra.Command{
+		Use:     "list",
+		Short:   "List the orders in the local store (works offline)",
+		Example: "  fieldagent order list\n  fieldagent order list --output json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runOrderList(cmd.Context(), opts)
+		},
+	}
+}
+
+func openStore(f *Factory) (*store.Store, error) {
+	path := f.Config().Store
+	if err := ensureDir(path); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return st, nil
+}
+
+func runOrderList(ctx context.Context, opts *orderListOptions) error {
+	f := opts.f
+	st, err := openStore(f)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	list, err := st.ListOrders(ctx)
+	if err != nil {
+		return err
+	}
+	if f.jsonOutput() {
+		return f.writeJSON(map[string]any{"orders": list})
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(f.IO.Out, "no orders in the local store: run `fieldagent order run ID` to fetch one")
+		return nil
+	}
+	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ORDER\tTYPE\tSTATE\tCUSTOMER\tUPDATED")
+	for _, o := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.ID, o.Type, o.State, o.Customer, o.UpdatedAt.Local().Format("2006-01-02 15:04"))
+	}
+	return tw.Flush()
+}
+
+type orderShowOptions struct {
+	f       *Factory
+	OrderID string
+}
+
+func newOrderShowCmd(f *Factory, runF func(context.Context, *orderShowOptions) error) *cobra.Command {
+	opts := &orderShowOptions{f: f}
+	return &cobra.Command{
+		Use:     "show ORDER-ID",
+		Short:   "Show an order's steps and readings from the local store (works offline)",
+		Example: "  fieldagent order show WO-20261125-0001\n  fieldagent order show WO-20261125-0001 --output json",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.OrderID = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runOrderShow(cmd.Context(), opts)
+		},
+	}
+}
+
+func runOrderShow(ctx context.Context, opts *orderShowOptions) error {
+	f := opts.f
+	st, err := openStore(f)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	o, state, err := st.GetOrder(ctx, opts.OrderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return &usageError{fmt.Errorf("order %s is not in the local store: `fieldagent order list` shows what is", opts.OrderID)}
+	}
+	if err != nil {
+		return err
+	}
+	steps, err := st.Steps(ctx, opts.OrderID)
+	if err != nil {
+		return err
+	}
+	readings, err := st.Readings(ctx, opts.OrderID)
+	if err != nil {
+		return err
+	}
+	if f.jsonOutput() {
+		return f.writeJSON(map[string]any{"order": o, "state": state, "steps": steps, "readings": readings})
+	}
+	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Order\t%s (%s)\nState\t%s\nCustomer\t%s, %s\n\n", o.ID, o.Type, state, o.Customer.Name, o.Customer.Address)
+	fmt.Fprintln(tw, "STEP\tSTATE\tDETAIL")
+	for _, s := range steps {
+		d := s.Detail
+		if s.Error != "" {
+			d = s.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.State, d)
+	}
+	if len(readings) > 0 {
+		fmt.Fprintln(tw, "\nREADING\tVALUE\tUNIT")
+		for _, r := range readings {
+			fmt.Fprintf(tw, "%s\t%.2f\t%s\n", r.Name, r.Value, r.Unit)
+		}
+	}
+	return tw.Flush()
+}

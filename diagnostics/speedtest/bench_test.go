@@ -1,0 +1,146 @@
+package speedtest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// benchDuration is one benchmark transfer: long enough to leave slow start
+// behind, like the iperf3 run below (-t 2).
+const benchDuration = 2 * time.Second
+
+// BenchmarkDownloadLoopback measures Download against a Server on
+// 127.0.0.1 and reports the post-ramp-up rate in Mbit/s (mean over b.N runs).
+func BenchmarkDownloadLoopback(b *testing.B) {
+	benchLoopback(b, Download, ClientOptions{Duration: benchDuration})
+}
+
+// BenchmarkDownloadLoopbackOneStream pins Download to one stream, the same
+// as the iperf3 benchmark's single stream.
+func BenchmarkDownloadLoopbackOneStream(b *testing.B) {
+	benchLoopback(b, Download, ClientOptions{Duration: benchDuration, Streams: 1, MaxStreams: 1})
+}
+
+// BenchmarkUploadLoopback is BenchmarkDownloadLoopback for Upload.
+func BenchmarkUploadLoopback(b *testing.B) {
+	benchLoopback(b, Upload, ClientOptions{Duration: benchDuration})
+}
+
+func benchLoopback(b *testing.B, run func(context.Context, string, ClientOptions) (Measurement, error), opts ClientOptions) {
+	srv := newTestServer(b, ServerOptions{MaxUploadBytes: 1 << 30})
+	var sum float64
+	var streams, runs int
+	for b.Loop() {
+		m, err := run(b.Context(), srv.URL, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sum += m.Mbps
+		streams += m.Streams
+		runs++
+	}
+	b.ReportMetric(sum/float64(runs), "Mbit/s")
+	b.ReportMetric(float64(streams)/float64(runs), "streams")
+}
+
+// BenchmarkIperf3Loopback runs iperf3 over 127.0.0.1 for comparison with
+// BenchmarkDownloadLoopback: iperf3 -s -1 -p PORT -B 127.0.0.1 and
+// iperf3 -c 127.0.0.1 -p PORT -t 2 -J (one stream), reporting the
+// receiver's Mbit/s.
+func BenchmarkIperf3Loopback(b *testing.B) {
+	iperf, err := exec.LookPath("iperf3")
+	if err != nil {
+		b.Skip("iperf3 not installed: run `make test-deps` (apt-get install iperf3) to compare with it")
+	}
+	var sum float64
+	var runs int
+	for b.Loop() {
+		mbps, err := runIperf3(b, iperf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sum += mbps
+		runs++
+	}
+	b.ReportMetric(sum/float64(runs), "Mbit/s")
+	b.ReportMetric(1, "streams")
+}
+
+// freeLoopbackPort returns a TCP port that was free on 127.0.0.1 a moment ago.
+func freeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// runIperf3 runs one iperf3 server/client pair and returns the receiver's Mbit/s.
+func runIperf3(b *testing.B, iperf string) (float64, error) {
+	port, err := freeLoopbackPort()
+	if err != nil {
+		return 0, err
+	}
+	p := strconv.Itoa(port)
+	ctx, cancel := context.WithTimeout(b.Context(), 30*time.Second)
+	defer cancel()
+
+	server := exec.CommandContext(ctx, iperf, "-s", "-1", "-p", p, "-B", "127.0.0.1", "--forceflush")
+	out, err := server.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	if err := server.Start(); err != nil {
+		return 0, fmt.Errorf("start iperf3 server: %w", err)
+	}
+	defer func() {
+		cancel()
+		_ = server.Wait()
+	}()
+	// Wait for "Server listening on PORT" rather than probing the port, which
+	// would use up the one test that -1 allows.
+	sc := bufio.NewScanner(out)
+	ready := false
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "listening") {
+			ready = true
+			break
+		}
+	}
+	if !ready {
+		return 0, fmt.Errorf("iperf3 server on port %s never said it was listening: %w", p, sc.Err())
+	}
+	go func() { // keep draining so the server never blocks on a full pipe
+		for sc.Scan() {
+		}
+	}()
+
+	raw, err := exec.CommandContext(ctx, iperf, "-c", "127.0.0.1", "-p", p, "-t", "2", "-J").Output()
+	if err != nil {
+		return 0, fmt.Errorf("iperf3 client: %w (%s)", err, raw)
+	}
+	var res struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return 0, fmt.Errorf("iperf3 JSON: %w", err)
+	}
+	if res.Error != "" {
+		return 0, fmt.Errorf("iperf3: %s", res.Error)
+	}
+	return res.End.SumReceived.BitsPerSecond / 1e6, nil
+}

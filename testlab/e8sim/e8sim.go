@@ -1,0 +1,381 @@
+// Package e8sim is a simulated China Telecom e8 home gateway for testlab. It
+// is a real TR-069 CPE (tr069/cpe) with a TR-098 + X_CT-COM data model, and
+// it has behaviour behind its parameters:
+//
+//   - enabling a WANPPPConnection dials the operator's BRAS (testlab/operator)
+//     with the configured account; the WAN comes up with an address only when
+//     the BRAS accepts it, otherwise LastConnectionError reads
+//     ERROR_AUTHENTICATION_FAILURE (PPP 691);
+//   - writing X_CT-COM_UserInfo.UserName/Password registers the LOID with the
+//     simulated ITMS and updates Status/Result with its answer;
+//   - passwords are write-only, as on real gateways: they read back empty.
+package e8sim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"fieldagent/agent/secret"
+	"fieldagent/testlab/operator"
+	"fieldagent/tr069/cpe"
+	"fieldagent/tr069/cwmp"
+)
+
+const (
+	root       = "InternetGatewayDevice."
+	devInfo    = root + "DeviceInfo."
+	mgmt       = root + "ManagementServer."
+	wanDev     = root + "WANDevice.1."
+	wanConnDev = wanDev + "WANConnectionDevice.1."
+	pppTable   = wanConnDev + "WANPPPConnection."
+	userInfo   = root + "X_CT-COM_UserInfo."
+)
+
+// Config describes one simulated gateway.
+type Config struct {
+	// ACSURL is the ACS the gateway informs to.
+	ACSURL string
+	// Vendor, Model, OUI, ProductClass, Serial, Firmware and Hardware are
+	// what DeviceInfo reports.
+	Vendor, Model, OUI, ProductClass, Serial, Firmware, Hardware string
+	// Access is lan, adsl, epon or gpon.
+	Access string
+	// ConnReqUsername and ConnReqPassword protect connection requests.
+	ConnReqUsername string
+	ConnReqPassword secret.Secret
+	// OperatorURL and OperatorToken reach the BRAS and ITMS.
+	OperatorURL   string
+	OperatorToken secret.Secret
+	// RxPowerDBm is the optical receive power for EPON/GPON (default -18.5).
+	RxPowerDBm float64
+	// Logger, if nil, discards.
+	Logger *slog.Logger
+	// HTTPClient, if nil, is a client with a 10 s timeout.
+	HTTPClient *http.Client
+}
+
+// Gateway is one simulated e8 gateway.
+type Gateway struct {
+	cfg    Config
+	tree   *cpe.Tree
+	engine *cpe.Engine
+	log    *slog.Logger
+	hc     *http.Client
+
+	mu        sync.Mutex
+	runCtx    context.Context
+	passwords map[string]string // write-only parameters, by name
+	wans      map[string]bool   // WANPPPConnection instances the ACS configured
+	wg        sync.WaitGroup
+}
+
+// New builds the gateway's data model and CPE engine.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Serial == "" || cfg.ACSURL == "" || cfg.OperatorURL == "" {
+		return nil, errors.New("e8sim: Serial, ACSURL and OperatorURL are required")
+	}
+	if cfg.RxPowerDBm == 0 {
+		cfg.RxPowerDBm = -18.5
+	}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, hc: cfg.HTTPClient, passwords: map[string]string{}, wans: map[string]bool{}}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.hc == nil {
+		g.hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	g.tree = cpe.NewTree()
+	g.buildModel()
+	e, err := cpe.New(cpe.Config{
+		ACSURL:          cfg.ACSURL,
+		DeviceId:        cwmp.DeviceIdStruct{Manufacturer: cfg.Vendor, OUI: cfg.OUI, ProductClass: cfg.ProductClass, SerialNumber: cfg.Serial},
+		ConnReqAddr:     "127.0.0.1:0",
+		ConnReqUsername: cfg.ConnReqUsername,
+		ConnReqPassword: cfg.ConnReqPassword,
+		InformParams: []string{
+			devInfo + "HardwareVersion", devInfo + "SoftwareVersion", devInfo + "ProvisioningCode",
+			mgmt + "ParameterKey", wanDev + "WANCommonInterfaceConfig.WANAccessType",
+		},
+		Logger:    g.log,
+		OnSet:     g.onSet,
+		Namespace: cwmp.NS10,
+	}, g.tree)
+	if err != nil {
+		return nil, fmt.Errorf("e8sim: %w", err)
+	}
+	g.engine = e
+	return g, nil
+}
+
+func (g *Gateway) buildModel() {
+	t := g.tree
+	ro := func(name, value, typ string) { t.Set(cpe.Param{Name: name, Value: value, Type: typ}) }
+	rw := func(name, value, typ string) { t.Set(cpe.Param{Name: name, Value: value, Type: typ, Writable: true}) }
+	c := g.cfg
+	ro(devInfo+"Manufacturer", c.Vendor, "xsd:string")
+	ro(devInfo+"ManufacturerOUI", c.OUI, "xsd:string")
+	ro(devInfo+"ModelName", c.Model, "xsd:string")
+	ro(devInfo+"ProductClass", c.ProductClass, "xsd:string")
+	ro(devInfo+"SerialNumber", c.Serial, "xsd:string")
+	ro(devInfo+"SoftwareVersion", c.Firmware, "xsd:string")
+	ro(devInfo+"HardwareVersion", c.Hardware, "xsd:string")
+	ro(devInfo+"UpTime", "0", "xsd:unsignedInt")
+	rw(devInfo+"ProvisioningCode", "", "xsd:string")
+	rw(mgmt+"URL", c.ACSURL, "xsd:string")
+	rw(mgmt+"PeriodicInformEnable", "1", "xsd:boolean")
+	rw(mgmt+"PeriodicInformInterval", "3600", "xsd:unsignedInt")
+	rw(mgmt+"ConnectionRequestUsername", c.ConnReqUsername, "xsd:string")
+	rw(mgmt+"ConnectionRequestPassword", "", "xsd:string")
+	ro(mgmt+"ParameterKey", "", "xsd:string")
+	ro(wanDev+"WANCommonInterfaceConfig.WANAccessType", accessParam(c.Access), "xsd:string")
+	switch c.Access {
+	case "epon":
+		ro(wanDev+"X_CT-COM_EponInterfaceConfig.RXPower", fmt.Sprintf("%.1f", c.RxPowerDBm), "xsd:string")
+		ro(wanDev+"X_CT-COM_EponInterfaceConfig.TXPower", "2.1", "xsd:string")
+	case "gpon":
+		ro(wanDev+"X_CT-COM_GponInterfaceConfig.RXPower", fmt.Sprintf("%.1f", c.RxPowerDBm), "xsd:string")
+		ro(wanDev+"X_CT-COM_GponInterfaceConfig.TXPower", "2.1", "xsd:string")
+	}
+	ro(wanConnDev+"WANPPPConnectionNumberOfEntries", "0", "xsd:unsignedInt")
+	t.Template(pppTable, []cpe.Param{
+		{Name: "Enable", Value: "0", Type: "xsd:boolean", Writable: true},
+		{Name: "ConnectionType", Value: "Unconfigured", Type: "xsd:string", Writable: true},
+		{Name: "NATEnabled", Value: "0", Type: "xsd:boolean", Writable: true},
+		{Name: "Username", Value: "", Type: "xsd:string", Writable: true},
+		{Name: "Password", Value: "", Type: "xsd:string", Writable: true},
+		{Name: "X_CT-COM_ServiceList", Value: "", Type: "xsd:string", Writable: true},
+		{Name: "X_CT-COM_LanInterface", Value: "", Type: "xsd:string", Writable: true},
+		{Name: "ConnectionStatus", Value: "Unconfigured", Type: "xsd:string"},
+		{Name: "LastConnectionError", Value: "ERROR_NONE", Type: "xsd:string"},
+		{Name: "ExternalIPAddress", Value: "", Type: "xsd:string"},
+		{Name: "DefaultGateway", Value: "", Type: "xsd:string"},
+		{Name: "DNSServers", Value: "", Type: "xsd:string"},
+		{Name: "Uptime", Value: "0", Type: "xsd:unsignedInt"},
+	})
+	for i, name := range []string{"1", "2", "3", "4"} {
+		p := root + "LANDevice.1.LANEthernetInterfaceConfig." + name + "."
+		ro(p+"Status", map[bool]string{true: "Up", false: "NoLink"}[i == 0], "xsd:string")
+		ro(p+"MaxBitRate", "1000", "xsd:string")
+	}
+	rw(root+"LANDevice.1.LANHostConfigManagement.DHCPServerEnable", "1", "xsd:boolean")
+	rw(root+"LANDevice.1.LANHostConfigManagement.IPInterface.1.IPInterfaceIPAddress", "192.168.1.1", "xsd:string")
+	rw(userInfo+"UserName", "", "xsd:string")
+	rw(userInfo+"Password", "", "xsd:string")
+	ro(userInfo+"Status", "99", "xsd:unsignedInt")
+	ro(userInfo+"Result", "99", "xsd:unsignedInt")
+}
+
+func accessParam(access string) string {
+	switch access {
+	case "adsl":
+		return "DSL"
+	case "epon":
+		return "EPON"
+	case "gpon":
+		return "GPON"
+	}
+	return "Ethernet"
+}
+
+// Tree returns the gateway's parameter tree (tests read it).
+func (g *Gateway) Tree() *cpe.Tree { return g.tree }
+
+// Engine returns the CPE engine.
+func (g *Gateway) Engine() *cpe.Engine { return g.engine }
+
+// Run runs the gateway until ctx ends: it informs the ACS, answers
+// connection requests and dials when asked.
+func (g *Gateway) Run(ctx context.Context) error {
+	g.mu.Lock()
+	g.runCtx = ctx
+	g.mu.Unlock()
+	err := g.engine.Run(ctx)
+	g.wg.Wait()
+	return err
+}
+
+// onSet runs after the ACS changed parameters.
+func (g *Gateway) onSet(_ context.Context, changed []cwmp.ParameterValueStruct) error {
+	dial := map[string]bool{}
+	register := false
+	for _, p := range changed {
+		switch {
+		case strings.HasPrefix(p.Name, pppTable):
+			inst := p.Name[:len(pppTable)+strings.Index(p.Name[len(pppTable):], ".")+1]
+			if strings.HasSuffix(p.Name, ".Password") {
+				g.hide(p.Name, p.Value)
+			}
+			dial[inst] = true
+		case p.Name == userInfo+"Password":
+			g.hide(p.Name, p.Value)
+			register = true
+		case p.Name == userInfo+"UserName":
+			register = true
+		case p.Name == mgmt+"ConnectionRequestPassword":
+			g.hide(p.Name, p.Value)
+		}
+	}
+	g.mu.Lock()
+	ctx := g.runCtx
+	g.mu.Unlock()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	for inst := range dial {
+		g.mu.Lock()
+		g.wans[inst] = true
+		g.mu.Unlock()
+		g.startDial(ctx, inst)
+	}
+	if register {
+		if g.tree.Value(userInfo+"UserName") == "" {
+			_ = g.tree.SetValue(userInfo+"Status", "99")
+			_ = g.tree.SetValue(userInfo+"Result", "99")
+		} else {
+			_ = g.tree.SetValue(userInfo+"Status", "99")
+			_ = g.tree.SetValue(userInfo+"Result", "0")
+			g.wg.Add(1)
+			go func() { defer g.wg.Done(); g.register(ctx) }()
+		}
+	}
+	return nil
+}
+
+// hide keeps a write-only value out of the readable tree.
+func (g *Gateway) hide(name, value string) {
+	g.mu.Lock()
+	g.passwords[name] = value
+	g.mu.Unlock()
+	_ = g.tree.SetValue(name, "")
+}
+
+func (g *Gateway) password(name string) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.passwords[name]
+}
+
+func (g *Gateway) down(inst, lastErr, status string) {
+	_ = g.tree.SetValue(inst+"ConnectionStatus", status)
+	_ = g.tree.SetValue(inst+"LastConnectionError", lastErr)
+	_ = g.tree.SetValue(inst+"ExternalIPAddress", "")
+	_ = g.tree.SetValue(inst+"Uptime", "0")
+}
+
+func (g *Gateway) enabled(inst string) bool {
+	v := g.tree.Value(inst + "Enable")
+	return v == "1" || v == "true"
+}
+
+// startDial dials an enabled instance in the background. On a PON uplink the
+// ONU has no link before its LOID is registered, so the connection waits in
+// Connecting until registration succeeds.
+func (g *Gateway) startDial(ctx context.Context, inst string) {
+	if !g.enabled(inst) {
+		g.down(inst, "ERROR_NONE", "Disconnected")
+		return
+	}
+	_ = g.tree.SetValue(inst+"ConnectionStatus", "Connecting")
+	if g.pon() && g.tree.Value(userInfo+"Status") != "0" {
+		g.log.Info("e8sim: pppoe waits for the optical link (LOID not registered)")
+		return
+	}
+	g.wg.Add(1)
+	go func() { defer g.wg.Done(); g.dial(ctx, inst) }()
+}
+
+func (g *Gateway) pon() bool { return g.cfg.Access == "epon" || g.cfg.Access == "gpon" }
+
+// dial asks the BRAS to authenticate the instance's account, as PPPoE
+// discovery + PAP/CHAP would.
+func (g *Gateway) dial(ctx context.Context, inst string) {
+	req := operator.PPPoEAuthRequest{
+		Username: g.tree.Value(inst + "Username"),
+		Password: g.password(inst + "Password"),
+		Serial:   g.cfg.Serial,
+	}
+	var resp operator.PPPoEAuthResponse
+	status, err := g.post(ctx, "/bras/pppoe/auth", req, &resp)
+	switch {
+	case err != nil:
+		g.log.Warn("e8sim: no answer from BRAS", "err", err)
+		g.down(inst, "ERROR_ISP_TIME_OUT", "Disconnected")
+	case status == http.StatusForbidden || resp.Code == 691:
+		g.log.Info("e8sim: pppoe rejected", "code", resp.Code)
+		g.down(inst, "ERROR_AUTHENTICATION_FAILURE", "Disconnected")
+	case status == http.StatusOK && resp.Result == "ok":
+		_ = g.tree.SetValue(inst+"ExternalIPAddress", resp.IP)
+		_ = g.tree.SetValue(inst+"DefaultGateway", resp.Gateway)
+		_ = g.tree.SetValue(inst+"DNSServers", strings.Join(resp.DNS, ","))
+		_ = g.tree.SetValue(inst+"LastConnectionError", "ERROR_NONE")
+		_ = g.tree.SetValue(inst+"Uptime", "1")
+		_ = g.tree.SetValue(inst+"ConnectionStatus", "Connected")
+		g.log.Info("e8sim: pppoe up", "ip", resp.IP)
+	default:
+		g.down(inst, "ERROR_UNKNOWN", "Disconnected")
+	}
+}
+
+func (g *Gateway) register(ctx context.Context) {
+	req := operator.RegisterRequest{
+		LOID:     g.tree.Value(userInfo + "UserName"),
+		Password: g.password(userInfo + "Password"),
+		Serial:   g.cfg.Serial,
+	}
+	var resp operator.RegisterResponse
+	status, err := g.post(ctx, "/itms/register", req, &resp)
+	if err != nil || status != http.StatusOK {
+		g.log.Warn("e8sim: ITMS registration failed", "status", status, "err", err)
+		_ = g.tree.SetValue(userInfo+"Status", "3")
+		_ = g.tree.SetValue(userInfo+"Result", "2")
+		return
+	}
+	_ = g.tree.SetValue(userInfo+"Status", resp.Status)
+	_ = g.tree.SetValue(userInfo+"Result", resp.Result)
+	if resp.Status != "0" {
+		return
+	}
+	g.mu.Lock()
+	var insts []string
+	for inst := range g.wans {
+		insts = append(insts, inst)
+	}
+	g.mu.Unlock()
+	for _, inst := range insts {
+		if g.tree.Value(inst+"ConnectionStatus") != "Connected" {
+			g.startDial(ctx, inst)
+		}
+	}
+}
+
+func (g *Gateway) post(ctx context.Context, path string, body, out any) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(g.cfg.OperatorURL, "/")+path, bytes.NewReader(b))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+g.cfg.OperatorToken.Reveal())
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := g.hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return resp.StatusCode, fmt.Errorf("decode %s answer: %w", path, err)
+	}
+	return resp.StatusCode, nil
+}
