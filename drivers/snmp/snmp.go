@@ -480,8 +480,9 @@ func (c *Client) Walk(ctx context.Context, root string) ([]Value, error) {
 	rootArcs, _ := parseOID(rootOID) // valid: normalizeOID checked it
 	var values []Value
 	err = c.do(ctx, func(g *gosnmp.GoSNMP) error {
-		values, err = c.walk(g, rootOID, rootArcs)
-		return err
+		var werr error
+		values, werr = c.walk(g, rootOID, rootArcs)
+		return werr
 	})
 	if err != nil {
 		if !isClassified(err) {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,13 +122,17 @@ rouser %s authpriv
 		"MIBS=", "MIBDIRS="+filepath.Join(dir, "no-mibs"), // no MIB loading noise
 	)
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = time.Second // do not wait for pipes held by leftover children
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	stop := func() {
-		_ = cmd.Process.Kill()
+		// Kill the whole process group: a forked child (sshd's per-connection
+		// process) would otherwise outlive the test and hold the output pipe.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 	}
 

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,13 +149,17 @@ func runSSHD(t *testing.T, bin, conf string) (string, error) {
 	out := &syncBuffer{}
 	cmd := exec.Command(bin, "-D", "-e", "-f", conf, "-p", strconv.Itoa(port))
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = time.Second // do not wait for pipes held by leftover children
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
 	stop := func() {
-		_ = cmd.Process.Kill()
+		// Kill the whole process group: a forked child (sshd's per-connection
+		// process) would otherwise outlive the test and hold the output pipe.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
 	}
 	deadline := time.Now().Add(10 * time.Second)
