@@ -11,6 +11,7 @@ package workflow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,7 +53,12 @@ const (
 	StateRunning = "running"
 	StateDone    = "done"
 	StateFailed  = "failed"
+	StateSkipped = "skipped"
 )
+
+// errSkipped, returned by a step function, records the step as skipped
+// (with its detail saying why) instead of failed.
+var errSkipped = errors.New("skipped")
 
 // Order states in the local store.
 const (
@@ -106,6 +112,8 @@ type Runner struct {
 	Progress func(StepEvent)
 	// PollInterval, if set, is how often device state is re-read.
 	PollInterval time.Duration
+	// Ping, if its Count is zero, is 5 echoes 100 ms apart in auto mode.
+	Ping diagnostics.PingOptions
 }
 
 // Outcome is what a run did.
@@ -220,6 +228,9 @@ func (ru *run) step(ctx context.Context, name string, timeout time.Duration, fn 
 	}
 	cancel()
 	st := report.Step{Name: name, State: StateDone, StartedAt: start, FinishedAt: ru.now(), Detail: detail}
+	if errors.Is(err, errSkipped) {
+		st.State, err = StateSkipped, nil
+	}
 	if err != nil {
 		st.State = StateFailed
 		st.Error = err.Error()
@@ -332,7 +343,7 @@ func (ru *run) registerLOID(ctx context.Context) (string, error) {
 		if ru.e8Service().Access.IsPON() {
 			return "", errors.New("the order has no LOID for a PON access: ask dispatch for the LOID")
 		}
-		return "no LOID on the order (not a PON access): skipped", nil
+		return "no LOID on the order (not a PON access)", errSkipped
 	}
 	res, undo, err := ru.drv.RegisterLOID(ctx, ru.ord.LOID.LOID.Reveal(), ru.ord.LOID.Password.Reveal())
 	ru.out.LOID = &report.LOID{Registered: res.Registered, Status: res.Status, Result: res.Result}
@@ -364,17 +375,17 @@ func (ru *run) pingTarget() string {
 	return ""
 }
 
-func (ru *run) probe(ctx context.Context, step string, p diagnostics.Probe, target string) (diagnostics.Result, error) {
-	reg := prometheus.NewRegistry()
-	dl, _ := ctx.Deadline()
-	res := diagnostics.Run(ctx, step, p, target, time.Until(dl), reg, ru.Logger)
-	if err := ru.record(ctx, step, res.Readings); err != nil {
-		return res, err
+// probe runs one probe with a fresh metrics registry and stores its
+// readings, whatever the outcome.
+func (ru *run) probe(ctx context.Context, step string, p diagnostics.Probe, target string) ([]diagnostics.Reading, error) {
+	rs, err := p(ctx, target, prometheus.NewRegistry(), ru.Logger)
+	if rerr := ru.record(ctx, step, rs); rerr != nil {
+		return rs, rerr
 	}
-	if !res.Success {
-		return res, fmt.Errorf("%s %s failed: %s", step, target, res.Err)
+	if err != nil {
+		return rs, fmt.Errorf("%s %s: %w", step, target, err)
 	}
-	return res, nil
+	return rs, nil
 }
 
 func (ru *run) record(ctx context.Context, step string, rs []diagnostics.Reading) error {
@@ -392,31 +403,39 @@ func (ru *run) record(ctx context.Context, step string, rs []diagnostics.Reading
 func (ru *run) ping(ctx context.Context) (string, error) {
 	target := ru.pingTarget()
 	if target == "" {
-		return "no ping target configured (diag.ping_target): skipped", nil
+		return "no ping target configured (diag.ping_target)", errSkipped
 	}
-	res, err := ru.probe(ctx, StepPing, diagnostics.PingProbe(diagnostics.PingOptions{Count: 5, Interval: 100 * time.Millisecond}), target)
+	opts := ru.Ping
+	if opts.Count == 0 {
+		opts = diagnostics.PingOptions{Count: 5, Interval: 100 * time.Millisecond, Mode: opts.Mode}
+	}
+	rs, err := ru.probe(ctx, StepPing, diagnostics.PingProbe(opts), target)
+	if errors.Is(err, diagnostics.ErrPingNotPermitted) {
+		// A laptop policy, not a customer fault: say how to enable it.
+		return err.Error(), errSkipped
+	}
 	if err != nil {
 		return "", err
 	}
-	return summary(res), nil
+	return summary(rs), nil
 }
 
 func (ru *run) speed(ctx context.Context) (string, error) {
 	if ru.Diag.SpeedURL == "" {
-		return "no speed server configured (diag.speed_url): skipped", nil
+		return "no speed server configured (diag.speed_url)", errSkipped
 	}
 	p := diagnostics.SpeedDownloadProbe(speedtest.ClientOptions{Duration: ru.Diag.SpeedDuration})
-	res, err := ru.probe(ctx, StepSpeed, p, ru.Diag.SpeedURL)
+	rs, err := ru.probe(ctx, StepSpeed, p, ru.Diag.SpeedURL)
 	if err != nil {
 		return "", err
 	}
-	return summary(res), nil
+	return summary(rs), nil
 }
 
 // summary names the headline readings of a probe result.
-func summary(res diagnostics.Result) string {
+func summary(rs []diagnostics.Reading) string {
 	s := ""
-	for _, r := range res.Readings {
+	for _, r := range rs {
 		switch r.Name {
 		case "ping_loss", "ping_rtt_avg", "ping_jitter", "download_mbps", "upload_mbps", "latency_under_load_ms", "speed_streams":
 		default:
@@ -471,38 +490,38 @@ func (ru *run) report(ctx context.Context) (string, error) {
 	return fmt.Sprintf("report stored (%d bytes), upload queued", len(body)), nil
 }
 
+// upload delivers the outbox (this order's report and anything still
+// pending) and reads this order's receipt from the store.
 func (ru *run) upload(ctx context.Context) (string, error) {
-	rc, err := ru.Orders.Complete(ctx, ru.out.OrderID, IdempotencyKey(ru.out.OrderID), mustBody(ru.out.Completion))
-	if err != nil {
-		// The outbox keeps the report; `fieldagent upload` retries it.
-		return "report kept in the outbox for retry", fmt.Errorf("upload completion: %w", err)
-	}
-	if err := ru.markDelivered(ctx, rc); err != nil {
-		return "", err
-	}
-	ru.out.Receipt = &rc
-	ru.out.State = OrderClosed
-	return fmt.Sprintf("order %s in the order system, receipt %s", rc.State, rc.Receipt), nil
-}
-
-func mustBody(c *report.Completion) []byte {
-	b, _ := c.JSON()
-	return b
-}
-
-func (ru *run) markDelivered(ctx context.Context, rc ordersys.Receipt) error {
+	u := &ordersys.Uploader{Store: ru.Store, Client: ru.Orders, Logger: ru.Logger, Now: ru.Now}
+	_, ferr := u.Flush(ctx)
 	items, err := ru.Store.Outbox(ctx, ru.out.OrderID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	for _, it := range items {
-		if it.IdempotencyKey == IdempotencyKey(ru.out.OrderID) && it.DeliveredAt.IsZero() {
-			if err := ru.Store.MarkDelivered(ctx, it.ID, []byte(rc.Receipt)); err != nil {
-				return err
-			}
+		if it.IdempotencyKey != IdempotencyKey(ru.out.OrderID) {
+			continue
 		}
+		if !it.Delivered() {
+			cause := ferr
+			if cause == nil {
+				cause = errors.New(it.LastError)
+			}
+			return "report kept in the outbox: `fieldagent upload` delivers it later", fmt.Errorf("upload completion: %w", cause)
+		}
+		var rc ordersys.Receipt
+		if err := json.Unmarshal(it.Response, &rc); err != nil {
+			return "", fmt.Errorf("read the upload receipt: %w", err)
+		}
+		if err := ru.Store.SetOrderState(ctx, ru.out.OrderID, OrderClosed); err != nil {
+			return "", err
+		}
+		ru.out.Receipt = &rc
+		ru.out.State = OrderClosed
+		return fmt.Sprintf("order %s in the order system, receipt %s", rc.State, rc.Receipt), nil
 	}
-	return ru.Store.SetOrderState(ctx, ru.out.OrderID, OrderClosed)
+	return "", errors.New("upload completion: the report is not in the outbox")
 }
 
 // rollback undoes the configuration changes of a failed run, newest first.

@@ -139,6 +139,8 @@ func stepPrinter(w io.Writer) func(workflow.StepEvent) {
 		case workflow.StateRunning:
 		case workflow.StateDone:
 			fmt.Fprintf(w, "  ✓ %-20s %6.2fs  %s\n", ev.Step, ev.Took.Seconds(), ev.Detail)
+		case workflow.StateSkipped:
+			fmt.Fprintf(w, "  – %-20s %6.2fs  skipped: %s\n", ev.Step, ev.Took.Seconds(), ev.Detail)
 		default:
 			fmt.Fprintf(w, "  ✗ %-20s %6.2fs  %s\n", ev.Step, ev.Took.Seconds(), ev.Error)
 		}
