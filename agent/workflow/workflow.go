@@ -169,8 +169,13 @@ func (r *Runner) Run(ctx context.Context, orderID string) (*Outcome, error) {
 	if err != nil {
 		ru.rollback(ctx)
 		ru.out.State = OrderFailed
+		if ru.out.FailedStep == StepUpload {
+			// The installation is done and its report is safe in the
+			// outbox; only the delivery is pending.
+			ru.out.State = OrderPending
+		}
 		ru.out.Error = err.Error()
-		if serr := r.Store.SetOrderState(context.WithoutCancel(ctx), orderID, OrderFailed); serr != nil && !errors.Is(serr, store.ErrNotFound) {
+		if serr := r.Store.SetOrderState(context.WithoutCancel(ctx), orderID, ru.out.State); serr != nil && !errors.Is(serr, store.ErrNotFound) {
 			r.log().Error("record order state", "order", orderID, "err", serr)
 		}
 		return ru.out, err

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,4 +247,66 @@ func gidInRange(gid int, lo, hi string) bool {
 	l, err1 := strconv.Atoi(lo)
 	h, err2 := strconv.Atoi(hi)
 	return err1 == nil && err2 == nil && l <= gid && gid <= h
+}
+
+// failCompletions fails every completion POST while on is set, as a basement
+// without signal would.
+type failCompletions struct {
+	on   atomic.Bool
+	next http.RoundTripper
+}
+
+func (f *failCompletions) RoundTrip(r *http.Request) (*http.Response, error) {
+	if f.on.Load() && strings.HasSuffix(r.URL.Path, "/completion") {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("network is unreachable")}
+	}
+	return f.next.RoundTrip(r)
+}
+
+// TestUploadFailureKeepsReport: when the upload cannot get through, the run
+// stops at upload with the report in the local outbox; a later flush
+// delivers it exactly once and the order closes.
+func TestUploadFailureKeepsReport(t *testing.T) {
+	r, site, st := labRun(t, nil)
+	rt := &failCompletions{next: http.DefaultTransport}
+	rt.on.Store(true)
+	r.Orders.HTTPClient = &http.Client{Transport: rt, Timeout: 5 * time.Second}
+	r.Orders.RetryBackoff = time.Millisecond
+
+	out, err := r.Run(context.Background(), testlab.SampleOrderID)
+	if err == nil || out.FailedStep != workflow.StepUpload {
+		t.Fatalf("Run = %v (failed step %q), want a failure at upload", err, out.FailedStep)
+	}
+	if _, ok := site.Orders.Completion(testlab.SampleOrderID); ok {
+		t.Fatal("completion arrived although every upload failed")
+	}
+	ctx := context.Background()
+	items, err := st.Outbox(ctx, testlab.SampleOrderID)
+	if err != nil || len(items) != 1 || items[0].Delivered() {
+		t.Fatalf("outbox = %+v, %v; want the report waiting", items, err)
+	}
+	if _, state, _ := st.GetOrder(ctx, testlab.SampleOrderID); state != workflow.OrderPending || out.State != workflow.OrderPending {
+		t.Errorf("order state = %q / outcome %q, want %q", state, out.State, workflow.OrderPending)
+	}
+	stored, err := st.Report(ctx, testlab.SampleOrderID, "json")
+	if err != nil || len(stored) == 0 {
+		t.Fatalf("stored report: %v", err)
+	}
+
+	rt.on.Store(false)
+	u := &ordersys.Uploader{Store: st, Client: r.Orders, Now: func() time.Time { return time.Now().Add(time.Hour) }}
+	n, err := u.Flush(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("Flush = %d, %v; want 1 delivered", n, err)
+	}
+	body, ok := site.Orders.Completion(testlab.SampleOrderID)
+	if !ok || string(body) != string(stored) {
+		t.Errorf("order system got %q, want the stored report", body)
+	}
+	if created, _ := site.Orders.CompletionCounts(testlab.SampleOrderID); created != 1 {
+		t.Errorf("completions created = %d, want 1", created)
+	}
+	if site.Orders.State(testlab.SampleOrderID) != "closed" {
+		t.Error("order not closed after the flush")
+	}
 }

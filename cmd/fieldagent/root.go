@@ -54,6 +54,7 @@ failed, 2 usage or configuration error, 3 a device or service unreachable.`,
 		newDeviceCmd(f),
 		newDiagCmd(f),
 		newLabCmd(f),
+		newUploadCmd(f, nil),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
