@@ -77,6 +77,7 @@ type ACS interface {
 	WaitDevice(ctx context.Context, match func(acs.Device) bool) (acs.Device, error)
 	GetParameterValues(ctx context.Context, deviceID string, names ...string) ([]cwmp.ParameterValueStruct, error)
 	SetParameterValues(ctx context.Context, deviceID string, params []cwmp.ParameterValueStruct, key string) error
+	GetParameterNames(ctx context.Context, deviceID, path string, nextLevel bool) ([]cwmp.ParameterInfoStruct, error)
 	AddObject(ctx context.Context, deviceID, objectName, key string) (uint32, error)
 	DeleteObject(ctx context.Context, deviceID, objectName, key string) error
 }

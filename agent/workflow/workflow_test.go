@@ -167,6 +167,14 @@ func TestE8NewInstallClosesOrder(t *testing.T) {
 	if string(again) != string(body) {
 		t.Errorf("second run replaced the first completion")
 	}
+	// ... and leaves one internet WAN on the gateway, not two.
+	tree := site.Gateway.Tree()
+	if tree.Value(c.WAN.Instance+"X_CT-COM_ServiceList") != "INTERNET" {
+		t.Errorf("the first WAN %s lost its INTERNET service", c.WAN.Instance)
+	}
+	if n := tree.Value("InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANPPPConnectionNumberOfEntries"); n != "1" {
+		t.Errorf("WANPPPConnectionNumberOfEntries = %q after two runs, want 1", n)
+	}
 }
 
 func TestWrongPPPoEPasswordStopsAtWAN(t *testing.T) {

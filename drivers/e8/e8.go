@@ -56,6 +56,7 @@ const (
 type acsClient interface {
 	GetParameterValues(ctx context.Context, deviceID string, names ...string) ([]cwmp.ParameterValueStruct, error)
 	SetParameterValues(ctx context.Context, deviceID string, params []cwmp.ParameterValueStruct, key string) error
+	GetParameterNames(ctx context.Context, deviceID, path string, nextLevel bool) ([]cwmp.ParameterInfoStruct, error)
 	AddObject(ctx context.Context, deviceID, objectName, key string) (uint32, error)
 	DeleteObject(ctx context.Context, deviceID, objectName, key string) error
 }
@@ -135,24 +136,81 @@ func accessType(v string) string {
 	return strings.ToLower(v)
 }
 
-// ConfigurePPPoE creates a WANPPPConnection in IP_Routed mode with NAT and
-// the INTERNET service, dialled with the given account. The returned Undo
-// deletes the connection again.
+// pppFields are the WANPPPConnection parameters ConfigurePPPoE writes,
+// besides the write-only Password.
+var pppFields = []string{"ConnectionType", "NATEnabled", "Username", "X_CT-COM_ServiceList", "X_CT-COM_LanInterface", "Enable"}
+
+// findInternetWAN returns the WANPPPConnection instance that already carries
+// the INTERNET service, or "".
+func (d *Driver) findInternetWAN(ctx context.Context) (string, error) {
+	infos, err := d.acs.GetParameterNames(ctx, d.deviceID, WANPPPTable, true)
+	if err != nil {
+		return "", fmt.Errorf("list WAN connections: %w", err)
+	}
+	for _, in := range infos {
+		if !strings.HasSuffix(in.Name, ".") {
+			continue
+		}
+		m, err := d.get(ctx, in.Name+"X_CT-COM_ServiceList")
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", in.Name, err)
+		}
+		if strings.Contains(strings.ToUpper(m[in.Name+"X_CT-COM_ServiceList"]), "INTERNET") {
+			return in.Name, nil
+		}
+	}
+	return "", nil
+}
+
+// ConfigurePPPoE configures routed internet: a WANPPPConnection in IP_Routed
+// mode with NAT and the INTERNET service, dialled with the given account. A
+// connection that already carries INTERNET is reconfigured rather than
+// duplicated, so running an order twice leaves one internet WAN. The Undo
+// deletes a connection this call created, or restores the previous values of
+// one it changed (all but the write-only password, which no gateway reveals).
 func (d *Driver) ConfigurePPPoE(ctx context.Context, cfg drivers.PPPoEConfig) (drivers.Undo, error) {
 	if cfg.Username == "" || cfg.Password.IsZero() {
 		return nil, errors.New("configure pppoe: the order has no PPPoE account or password")
 	}
-	n, err := d.acs.AddObject(ctx, d.deviceID, WANPPPTable, "fieldagent-wan")
+	path, err := d.findInternetWAN(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("configure pppoe: add WANPPPConnection: %w", err)
+		return nil, fmt.Errorf("configure pppoe: %w", err)
 	}
-	path := WANPPPTable + strconv.FormatUint(uint64(n), 10) + "."
-	undo := func(ctx context.Context) error {
-		if err := d.acs.DeleteObject(ctx, d.deviceID, path, "fieldagent-rollback"); err != nil {
-			return fmt.Errorf("roll back %s: %w", path, err)
+	var undo drivers.Undo
+	if path == "" {
+		n, err := d.acs.AddObject(ctx, d.deviceID, WANPPPTable, "fieldagent-wan")
+		if err != nil {
+			return nil, fmt.Errorf("configure pppoe: add WANPPPConnection: %w", err)
 		}
-		d.log().Info("rolled back WAN connection", "device", d.deviceID, "path", path)
-		return nil
+		path = WANPPPTable + strconv.FormatUint(uint64(n), 10) + "."
+		undo = func(ctx context.Context) error {
+			if err := d.acs.DeleteObject(ctx, d.deviceID, path, "fieldagent-rollback"); err != nil {
+				return fmt.Errorf("roll back %s: %w", path, err)
+			}
+			d.log().Info("rolled back WAN connection", "device", d.deviceID, "path", path)
+			return nil
+		}
+	} else {
+		names := make([]string, len(pppFields))
+		for i, f := range pppFields {
+			names[i] = path + f
+		}
+		prev, err := d.get(ctx, names...)
+		if err != nil {
+			return nil, fmt.Errorf("configure pppoe: read %s: %w", path, err)
+		}
+		undo = func(ctx context.Context) error {
+			var ps []cwmp.ParameterValueStruct
+			for _, f := range pppFields {
+				ps = append(ps, cwmp.ParameterValueStruct{Name: path + f, Value: prev[path+f], Type: pppType(f)})
+			}
+			if err := d.acs.SetParameterValues(ctx, d.deviceID, ps, "fieldagent-rollback"); err != nil {
+				return fmt.Errorf("roll back %s: %w", path, err)
+			}
+			d.log().Info("restored WAN connection", "device", d.deviceID, "path", path)
+			return nil
+		}
+		d.log().Info("reconfiguring the existing internet WAN", "device", d.deviceID, "path", path)
 	}
 	params := []cwmp.ParameterValueStruct{
 		{Name: path + "ConnectionType", Value: "IP_Routed", Type: "xsd:string"},
@@ -164,7 +222,8 @@ func (d *Driver) ConfigurePPPoE(ctx context.Context, cfg drivers.PPPoEConfig) (d
 		{Name: path + "Enable", Value: "1", Type: "xsd:boolean"},
 	}
 	if err := d.acs.SetParameterValues(ctx, d.deviceID, params, "fieldagent-wan"); err != nil {
-		// The object exists but is not configured: remove it before reporting.
+		// SetParameterValues is atomic on the device, but a connection this
+		// call created is left unconfigured: remove it before reporting.
 		if uerr := undo(context.WithoutCancel(ctx)); uerr != nil {
 			err = errors.Join(err, uerr)
 		}
@@ -173,6 +232,14 @@ func (d *Driver) ConfigurePPPoE(ctx context.Context, cfg drivers.PPPoEConfig) (d
 	d.wanPath = path
 	d.log().Info("configured PPPoE WAN", "device", d.deviceID, "path", path, "user", cfg.Username)
 	return undo, nil
+}
+
+func pppType(field string) string {
+	switch field {
+	case "NATEnabled", "Enable":
+		return "xsd:boolean"
+	}
+	return "xsd:string"
 }
 
 // WANStatus reads the state of the PPPoE connection this driver configured,
