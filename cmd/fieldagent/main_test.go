@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"fieldagent/agent/store"
+	"fieldagent/agent/workflow"
 )
 
 func findSub(cs []*cobra.Command, name string) *cobra.Command {
@@ -213,5 +214,20 @@ func TestEveryCommandHasAnExample(t *testing.T) {
 			t.Errorf("%q has no example in --help", c.CommandPath())
 		}
 		stack = append(stack, c.Commands()...)
+	}
+}
+
+func TestStepPrinterProgressOnlyOnTerminal(t *testing.T) {
+	for _, terminal := range []bool{false, true} {
+		var out, prog bytes.Buffer
+		p := stepPrinter(&out, &prog, terminal)
+		p(workflow.StepEvent{Step: "wait_wan", State: workflow.StateRunning})
+		p(workflow.StepEvent{Step: "wait_wan", State: workflow.StateDone, Detail: "WAN connected"})
+		if !strings.Contains(out.String(), "✓ wait_wan") || strings.Contains(out.String(), "…") {
+			t.Errorf("terminal=%v: results = %q, want only the finished step", terminal, out.String())
+		}
+		if got := strings.Contains(prog.String(), "… wait_wan"); got != terminal {
+			t.Errorf("terminal=%v: progress = %q", terminal, prog.String())
+		}
 	}
 }

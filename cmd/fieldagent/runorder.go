@@ -102,7 +102,7 @@ func executeOrder(ctx context.Context, f *Factory, logger *slog.Logger, r orderR
 		Now:    f.Now,
 	}
 	if !f.jsonOutput() {
-		runner.Progress = stepPrinter(f.IO.Out)
+		runner.Progress = stepPrinter(f.IO.Out, f.IO.ErrOut, f.IO.ErrIsTerminal)
 	}
 	out, err := runner.Run(ctx, r.OrderID)
 	if f.jsonOutput() {
@@ -132,11 +132,18 @@ func executeOrder(ctx context.Context, f *Factory, logger *slog.Logger, r orderR
 	return out, nil
 }
 
-// stepPrinter prints each step as it finishes.
-func stepPrinter(w io.Writer) func(workflow.StepEvent) {
+// stepPrinter prints each step to w as it finishes and, when progress is a
+// terminal, shows the running step there until it does.
+func stepPrinter(w, progress io.Writer, terminal bool) func(workflow.StepEvent) {
 	return func(ev workflow.StepEvent) {
+		if terminal {
+			fmt.Fprint(progress, "\r\033[K")
+		}
 		switch ev.State {
 		case workflow.StateRunning:
+			if terminal {
+				fmt.Fprintf(progress, "  … %s", ev.Step)
+			}
 		case workflow.StateDone:
 			fmt.Fprintf(w, "  ✓ %-20s %6.2fs  %s\n", ev.Step, ev.Took.Seconds(), ev.Detail)
 		case workflow.StateSkipped:
