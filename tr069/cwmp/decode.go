@@ -293,6 +293,16 @@ func normType(t string) string {
 	return "xsd:" + t
 }
 
+// declaredNS returns the first CWMP namespace declared on n, or NS10.
+func declaredNS(n *node) string {
+	for _, a := range n.attrs {
+		if (a.Name.Space == "xmlns" || a.Name.Local == "xmlns") && KnownNamespace(a.Value) {
+			return a.Value
+		}
+	}
+	return NS10
+}
+
 func (d Decoder) envelope(root *node) (*Envelope, error) {
 	if root.name.Local != "Envelope" {
 		return nil, fmt.Errorf("%w: root element is %s, not Envelope", ErrMalformed, root.name.Local)
@@ -324,9 +334,12 @@ func (d Decoder) envelope(root *node) (*Envelope, error) {
 		break
 	}
 	if method == nil {
+		// An empty body (the CPE's "nothing more" POST answered by an ACS
+		// in an envelope) names its version only in headers or in the
+		// namespace declarations of the Envelope.
 		env.Namespace = headerNS
 		if env.Namespace == "" {
-			env.Namespace = NS10
+			env.Namespace = declaredNS(root)
 		}
 		return env, nil
 	}
