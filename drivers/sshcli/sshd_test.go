@@ -12,31 +12,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 )
-
-// syncBuffer collects a daemon's output for the failure message.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // sshd is a running OpenSSH server for one test.
 type sshd struct {
@@ -146,7 +127,7 @@ func runSSHD(t *testing.T, bin, conf string) (string, error) {
 	_ = l.Close()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 
-	out := &syncBuffer{}
+	out := &lockedBuffer{}
 	cmd := exec.Command(bin, "-D", "-e", "-f", conf, "-p", strconv.Itoa(port))
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
