@@ -9,7 +9,6 @@ import (
 
 	"fieldagent/agent/config"
 	"fieldagent/agent/ordersys"
-	"fieldagent/drivers"
 )
 
 // Exit codes, the same for every command.
@@ -57,17 +56,11 @@ func exitCode(err error) int {
 func unreachable(err error) bool {
 	var ne net.Error
 	var oe *net.OpError
-	switch {
-	case errors.Is(err, ordersys.ErrUnreachable),
-		errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, os.ErrDeadlineExceeded),
-		errors.As(err, &oe),
-		errors.As(err, &ne) && ne.Timeout():
-		return true
-	case errors.Is(err, drivers.ErrTimeout):
-		return false
-	}
-	return false
+	return errors.Is(err, ordersys.ErrUnreachable) ||
+		errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.As(err, &oe) ||
+		(errors.As(err, &ne) && ne.Timeout())
 }
 
 // isCobraUsage recognises cobra's own argument and flag errors, which it

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"fieldagent/agent/config"
@@ -72,7 +74,7 @@ func (f *Factory) load(flagChanged func(string) bool) error {
 	explicit := flagChanged("config")
 	if !explicit {
 		for _, kv := range f.Env {
-			if v, ok := cutPrefix(kv, config.EnvPrefix+"CONFIG="); ok && v != "" {
+			if v, ok := strings.CutPrefix(kv, config.EnvPrefix+"CONFIG="); ok && v != "" {
 				path, explicit = v, true
 			}
 		}
@@ -107,13 +109,6 @@ func (f *Factory) load(flagChanged func(string) bool) error {
 	return nil
 }
 
-func cutPrefix(s, p string) (string, bool) {
-	if len(s) >= len(p) && s[:len(p)] == p {
-		return s[len(p):], true
-	}
-	return "", false
-}
-
 func newLogger(w io.Writer, level, format string) *slog.Logger {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(level))
@@ -131,7 +126,7 @@ func (f *Factory) logLevelExplicit() bool {
 		return true
 	}
 	for _, kv := range f.Env {
-		if _, ok := cutPrefix(kv, config.EnvName("log_level")+"="); ok {
+		if _, ok := strings.CutPrefix(kv, config.EnvName("log_level")+"="); ok {
 			return true
 		}
 	}
@@ -150,15 +145,5 @@ func (f *Factory) writeJSON(v any) error {
 
 // ensureDir creates the parent directory of path (0700).
 func ensureDir(path string) error {
-	dir := path
-	for i := len(path) - 1; i >= 0; i-- {
-		if path[i] == '/' {
-			dir = path[:i]
-			break
-		}
-	}
-	if dir == path || dir == "" {
-		return nil
-	}
-	return os.MkdirAll(dir, 0o700)
+	return os.MkdirAll(filepath.Dir(path), 0o700)
 }

@@ -117,7 +117,7 @@ func executeOrder(ctx context.Context, f *Factory, logger *slog.Logger, r orderR
 	}
 	if err != nil {
 		code := exitCheckFailed
-		if unreachable(err) {
+		if unreachable(err) || out.FailedStep == workflow.StepWaitInform {
 			code = exitUnreachable
 		}
 		if !f.jsonOutput() {
