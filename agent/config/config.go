@@ -73,6 +73,15 @@ type ACS struct {
 	// connection requests to gateways.
 	ConnectionRequestUsername string        `yaml:"connection_request_username"`
 	ConnectionRequestPassword secret.Secret `yaml:"connection_request_password"`
+	// TLSCert and TLSKey, both set, make the ACS listen with HTTPS.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// APIListen is where `acs serve` offers the device API.
+	APIListen string `yaml:"api_listen"`
+	// APIURL is where the `device` commands reach that API.
+	APIURL string `yaml:"api_url"`
+	// APIToken authenticates callers of the device API.
+	APIToken secret.Secret `yaml:"api_token"`
 }
 
 // Workflow configures an order run.
@@ -110,6 +119,8 @@ func Default() Config {
 		ACS: ACS{
 			Listen:                    ":7547",
 			ConnectionRequestUsername: "fieldagent",
+			APIListen:                 "127.0.0.1:7548",
+			APIURL:                    "http://127.0.0.1:7548",
 		},
 		Workflow: Workflow{
 			InformTimeout: 5 * time.Minute,
@@ -416,6 +427,15 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := splitHostPort(c.ACS.Listen); err != nil {
 		return bad("acs.listen", "%v", err)
+	}
+	if _, _, err := splitHostPort(c.ACS.APIListen); err != nil {
+		return bad("acs.api_listen", "%v", err)
+	}
+	if err := checkURL(c.ACS.APIURL); err != nil {
+		return bad("acs.api_url", "%v", err)
+	}
+	if (c.ACS.TLSCert == "") != (c.ACS.TLSKey == "") {
+		return bad("acs.tls_cert", "tls_cert and tls_key go together: set both for HTTPS, or neither")
 	}
 	return nil
 }

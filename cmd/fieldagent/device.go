@@ -15,14 +15,20 @@ import (
 func newDeviceCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "device",
-		Short: "Devices: identify and inspect gateways, set-top boxes and routers",
-		Long: `device groups the commands that talk to one device. In this version a
-gateway is identified as part of 'order run'; 'device identify' waits for a
-gateway's Inform and prints what it says it is, without changing anything.`,
-		Example: `  fieldagent device identify
-  fieldagent device identify --serial ZTEG1A2B3C4D --output json`,
+		Short: "Devices: inspect and change gateways and set-top boxes through the ACS",
+		Long: `device acts on the TR-069 devices that inform the ACS run by 'fieldagent acs
+serve', through its device API (acs.api_url, authenticated with acs.api_token).
+Device ids are OUI-ProductClass-SerialNumber, as 'device list' shows them.
+
+'device identify' needs no running ACS: it starts one on acs.listen, waits
+for a gateway's Inform and prints what the gateway says it is.`,
+		Example: `  fieldagent device list
+  fieldagent device get 00D0D0-F650-ZTEG1A2B3C4D InternetGatewayDevice.DeviceInfo.
+  fieldagent device set 00D0D0-F650-ZTEG1A2B3C4D InternetGatewayDevice.ManagementServer.PeriodicInformInterval:unsignedInt=600
+  fieldagent device identify --serial ZTEG1A2B3C4D`,
 	}
 	cmd.AddCommand(newDeviceIdentifyCmd(f, nil))
+	cmd.AddCommand(newDeviceAPICmds(f)...)
 	return cmd
 }
 

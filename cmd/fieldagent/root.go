@@ -55,6 +55,7 @@ failed, 2 usage or configuration error, 3 a device or service unreachable.`,
 		newDiagCmd(f),
 		newLabCmd(f),
 		newUploadCmd(f, nil),
+		newACSCmd(f),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {

@@ -1,0 +1,144 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"fieldagent/agent/secret"
+	"fieldagent/agent/server"
+	"fieldagent/testlab"
+	"fieldagent/tr069/acs"
+)
+
+// setup runs an ACS with a simulated e8 site and the device API in front of
+// it, all on loopback.
+func setup(t *testing.T) (*server.Client, *acs.Server, string, *testlab.Site) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	cr := secret.New("cr-test")
+	a := acs.New(acs.Config{ConnectionRequestAuth: func(string) (string, secret.Secret) { return "lab", cr }})
+	acsSrv := httptest.NewServer(a)
+	t.Cleanup(acsSrv.Close)
+	site, err := testlab.Start(ctx, testlab.Config{ACSURL: acsSrv.URL + "/", ConnReqUsername: "lab", ConnReqPassword: cr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(site.Close)
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	d, err := a.WaitDevice(wctx, func(acs.Device) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := server.NewDevices(a, secret.New("api-token"))
+	api.Timeout = 5 * time.Second
+	apiSrv := httptest.NewServer(api)
+	t.Cleanup(apiSrv.Close)
+	return &server.Client{BaseURL: apiSrv.URL, Token: secret.New("api-token")}, a, d.ID, site
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func TestDeviceAPI(t *testing.T) {
+	c, a, id, _ := setup(t)
+
+	ds, err := c.Devices(ctx(t))
+	if err != nil || len(ds) != 1 || ds[0].ID != id || ds[0].Serial != testlab.SampleGatewaySN {
+		t.Fatalf("Devices = %+v, %v", ds, err)
+	}
+	d, err := c.Device(ctx(t), id)
+	if err != nil || d.Params["InternetGatewayDevice.DeviceInfo.SoftwareVersion"] != testlab.SampleFirmware {
+		t.Errorf("Device = %+v, %v; want the Inform's parameters", d, err)
+	}
+
+	ps, err := c.Get(ctx(t), id, "InternetGatewayDevice.DeviceInfo.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range ps {
+		got[p.Name] = p.Value
+	}
+	if got["InternetGatewayDevice.DeviceInfo.SerialNumber"] != testlab.SampleGatewaySN || len(ps) < 5 {
+		t.Errorf("Get DeviceInfo. = %v", got)
+	}
+
+	names, err := c.Names(ctx(t), id, "InternetGatewayDevice.LANDevice.1.LANHostConfigManagement.", false)
+	if err != nil || len(names) == 0 {
+		t.Errorf("Names = %v, %v", names, err)
+	}
+
+	// add → set → get → delete round trip on a multi-instance object.
+	obj := "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANPPPConnection."
+	n, err := c.Add(ctx(t), id, obj, "k1")
+	if err != nil || n == 0 {
+		t.Fatalf("Add = %d, %v", n, err)
+	}
+	inst := obj + strconv.FormatUint(uint64(n), 10) + "."
+	if err := c.Set(ctx(t), id, []server.Parameter{{Name: inst + "ConnectionType", Value: "IP_Routed"}, {Name: inst + "NATEnabled", Value: "1", Type: "boolean"}}, "k2"); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	ps, err = c.Get(ctx(t), id, inst+"ConnectionType")
+	if err != nil || len(ps) != 1 || ps[0].Value != "IP_Routed" {
+		t.Errorf("after Set: %+v, %v", ps, err)
+	}
+	if err := c.Delete(ctx(t), id, inst, "k3"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := c.Get(ctx(t), id, inst+"ConnectionType"); !errors.Is(err, server.ErrFault) {
+		t.Errorf("Get of a deleted instance: %v, want a CWMP fault", err)
+	}
+
+	// A read-only parameter comes back as the device's fault 9008.
+	err = c.Set(ctx(t), id, []server.Parameter{{Name: "InternetGatewayDevice.DeviceInfo.SerialNumber", Value: "X"}}, "")
+	var ae *server.APIError
+	if !errors.As(err, &ae) || ae.FaultCode != 9008 || !errors.Is(err, server.ErrFault) {
+		t.Errorf("Set read-only = %v, want fault 9008", err)
+	}
+
+	// Reboot: the device comes back with a BOOT Inform.
+	since := time.Now()
+	if err := c.Reboot(ctx(t), id, "fa-reboot"); err != nil {
+		t.Fatalf("Reboot: %v", err)
+	}
+	if _, err := a.WaitInform(ctx(t), id, "1 BOOT", since); err != nil {
+		t.Errorf("no BOOT Inform after reboot: %v", err)
+	}
+}
+
+func TestDeviceAPIErrors(t *testing.T) {
+	c, _, id, site := setup(t)
+	bad := &server.Client{BaseURL: c.BaseURL, Token: secret.New("wrong")}
+	if _, err := bad.Devices(ctx(t)); !errors.Is(err, server.ErrUnauthorized) {
+		t.Errorf("wrong token: %v, want ErrUnauthorized", err)
+	}
+	if _, err := c.Get(ctx(t), "00D0D0-F650-NOPE", "InternetGatewayDevice."); !errors.Is(err, server.ErrUnknownDevice) {
+		t.Errorf("unknown device: %v, want ErrUnknownDevice", err)
+	}
+	if err := c.Set(ctx(t), id, nil, ""); !errors.Is(err, server.ErrBadRequest) {
+		t.Errorf("empty set: %v, want ErrBadRequest", err)
+	}
+	if _, err := c.Add(ctx(t), id, "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANPPPConnection", ""); err == nil || !strings.Contains(err.Error(), "ending in '.'") {
+		t.Errorf("add without trailing dot: %v", err)
+	}
+	// The gateway goes away: its connection request fails.
+	site.Close()
+	if _, err := c.Get(ctx(t), id, "InternetGatewayDevice.DeviceInfo.SerialNumber"); !errors.Is(err, server.ErrDeviceUnreachable) {
+		t.Errorf("gateway gone: %v, want ErrDeviceUnreachable", err)
+	}
+	unreachable := &server.Client{BaseURL: "http://127.0.0.1:1", Token: secret.New("x")}
+	if _, err := unreachable.Devices(ctx(t)); !errors.Is(err, server.ErrUnreachable) {
+		t.Errorf("API down: %v, want ErrUnreachable", err)
+	}
+}
+
