@@ -141,4 +141,3 @@ func TestDeviceAPIErrors(t *testing.T) {
 		t.Errorf("API down: %v, want ErrUnreachable", err)
 	}
 }
-
