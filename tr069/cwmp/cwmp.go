@@ -1,13 +1,19 @@
 // Package cwmp is a SOAP codec for the CPE WAN Management Protocol (TR-069
-// Amendment 6, CWMP 1.0 to 1.4): the envelope with its cwmp header, every RPC
-// that the ACS and the CPE exchange in a normal provisioning session, and CWMP
-// faults.
+// Amendment 6, CWMP 1.0 to 1.4): the envelope with its cwmp headers (ID,
+// HoldRequests, NoMoreRequests, SessionTimeout, SupportedCWMPVersions,
+// UseCWMPVersion), every RPC of both method tables with its response (CPE
+// methods GetRPCMethods to ScheduleDownload, ACS methods Inform,
+// TransferComplete, AutonomousTransferComplete, RequestDownload and
+// GetRPCMethods), and CWMP faults with the SetParameterValuesFault list.
+// Methods that are not modelled (ChangeDUState, vendor methods) decode to
+// Unknown.
 //
 // Decode is lenient in what it accepts (any SOAP and cwmp prefix, the five
 // cwmp namespaces, values with or without xsi:type, arrays with or without
 // soap-enc:arrayType, booleans as 0/1/true/false, GBK and GB2312 bodies) and
-// bounded against hostile input (nesting depth, element and parameter counts).
-// Encode writes strict SOAP 1.1 with typed values and array types.
+// bounded against hostile input (nesting depth, element, attribute and
+// parameter counts). Encode writes strict SOAP 1.1 with typed values and
+// array types. ValidateValue checks a value against its xsd type.
 package cwmp
 
 import (
@@ -41,7 +47,8 @@ var (
 	ErrEmpty = errors.New("cwmp: empty message")
 	// ErrMalformed means the data is not a well-formed SOAP envelope carrying a CWMP message.
 	ErrMalformed = errors.New("cwmp: malformed SOAP envelope")
-	// ErrLimit means the message exceeds a Decoder limit (depth, elements or parameters).
+	// ErrLimit means the message exceeds a Decoder limit (depth, elements,
+	// attributes of one element, or array entries).
 	ErrLimit = errors.New("cwmp: message exceeds decoder limit")
 	// ErrNamespace means the message is not in one of the five cwmp namespaces.
 	ErrNamespace = errors.New("cwmp: unknown cwmp namespace")
@@ -77,6 +84,18 @@ type Envelope struct {
 	HoldRequests bool
 	// NoMoreRequests is the deprecated cwmp:NoMoreRequests header.
 	NoMoreRequests bool
+	// SessionTimeout is the cwmp:SessionTimeout header (CWMP 1.3+, sent by
+	// the CPE in the Inform envelope): the session timeout in seconds that
+	// the CPE asks the ACS to use. 0 means the header is absent.
+	SessionTimeout uint32
+	// SupportedCWMPVersions is the cwmp:SupportedCWMPVersions header (CWMP
+	// 1.4, sent by the CPE in the Inform envelope), a comma-separated list
+	// such as "1.0,1.1,1.2,1.3,1.4". Empty means the header is absent.
+	SupportedCWMPVersions string
+	// UseCWMPVersion is the cwmp:UseCWMPVersion header (CWMP 1.4, sent by the
+	// ACS in the InformResponse envelope with mustUnderstand="1"), the
+	// version chosen for the session, e.g. "1.4". Empty means absent.
+	UseCWMPVersion string
 	// Body is the message; nil is an empty SOAP Body.
 	Body Message
 }
@@ -229,8 +248,8 @@ type SetParameterValuesFault struct {
 	FaultString   string
 }
 
-// Unknown is a method that this package does not model (e.g. Upload,
-// ScheduleInform, GetParameterAttributes). Decode returns it with the body
+// Unknown is a method that this package does not model (e.g. ChangeDUState,
+// GetOptions, SetVouchers, Kicked or a vendor's X_ method). Decode returns it with the body
 // element's local name so that a peer can answer with a fault; Encode writes
 // an empty element of that name.
 type Unknown struct{ Name string }
@@ -272,27 +291,42 @@ const (
 	FaultDownloadIncomplete           = 9017 // FaultDownloadIncomplete: unable to complete download.
 	FaultDownloadCorrupted            = 9018 // FaultDownloadCorrupted: file corrupted.
 	FaultDownloadFileAuthFailure      = 9019 // FaultDownloadFileAuthFailure: file authentication failure.
+	FaultTransferTimeWindowFailure    = 9020 // FaultTransferTimeWindowFailure: download not completed within the ScheduleDownload time windows.
+	FaultCancelTransferNotPermitted   = 9021 // FaultCancelTransferNotPermitted: CancelTransfer not permitted in the transfer's current state.
 )
 
 // FaultMeaning returns the standard meaning of a CWMP fault code in lower
 // case, e.g. "invalid parameter value" for 9007, "vendor-specific" for
 // 8800–8899 and 9800–9899, and "unknown fault code" otherwise.
 func FaultMeaning(code int) string {
+	// The standard fault strings of TR-069 Amendment 6 (Table A.5) and of
+	// the CPEFaultCodeType/ACSFaultCodeType documentation in cwmp-1-2.xsd
+	// and cwmp-1-4.xsd, in lower case.
 	switch code {
-	case 8000, 9000:
+	case 8000:
 		return "method not supported"
-	case 8001, 9001:
+	case 8001:
 		return "request denied"
-	case 8002, 9002:
+	case 8002:
 		return "internal error"
-	case 8003, 9003:
+	case 8003:
 		return "invalid arguments"
-	case 8004, 9004:
+	case 8004:
 		return "resources exceeded"
 	case 8005:
 		return "retry request"
 	case 8006:
 		return "ACS version incompatible"
+	case 9000:
+		return "method not supported"
+	case 9001:
+		return "request denied"
+	case 9002:
+		return "internal error"
+	case 9003:
+		return "invalid arguments"
+	case 9004:
+		return "resources exceeded"
 	case 9005:
 		return "invalid parameter name"
 	case 9006:
@@ -304,7 +338,7 @@ func FaultMeaning(code int) string {
 	case 9009:
 		return "notification request rejected"
 	case 9010:
-		return "download failure"
+		return "file transfer failure"
 	case 9011:
 		return "upload failure"
 	case 9012:
@@ -312,22 +346,58 @@ func FaultMeaning(code int) string {
 	case 9013:
 		return "unsupported protocol for file transfer"
 	case 9014:
-		return "download failure: unable to join multicast group"
+		return "file transfer failure: unable to join multicast group"
 	case 9015:
-		return "download failure: unable to contact file server"
+		return "file transfer failure: unable to contact file server"
 	case 9016:
-		return "download failure: unable to access file"
+		return "file transfer failure: unable to access file"
 	case 9017:
-		return "download failure: unable to complete download"
+		return "file transfer failure: unable to complete download"
 	case 9018:
-		return "download failure: file corrupted"
+		return "file transfer failure: file corrupted"
 	case 9019:
-		return "download failure: file authentication failure"
+		return "file transfer failure: file authentication failure"
+	case 9020:
+		return "file transfer failure: unable to complete download within specified time windows"
+	case 9021:
+		return "cancelation of file transfer not permitted in current transfer state"
+	case 9022:
+		return "invalid UUID format"
+	case 9023:
+		return "unknown execution environment"
+	case 9024:
+		return "disabled execution environment"
+	case 9025:
+		return "deployment unit to execution environment mismatch"
+	case 9026:
+		return "duplicate deployment unit"
+	case 9027:
+		return "system resources exceeded"
+	case 9028:
+		return "unknown deployment unit"
+	case 9029:
+		return "invalid deployment unit state"
+	case 9030:
+		return "invalid deployment unit update: downgrade not permitted"
+	case 9031:
+		return "invalid deployment unit update: version not specified"
+	case 9032:
+		return "invalid deployment unit update: version already exists"
 	}
 	if (code >= 8800 && code <= 8899) || (code >= 9800 && code <= 9899) {
 		return "vendor-specific"
 	}
 	return "unknown fault code"
+}
+
+// faultIsClient reports whether TR-069 gives code the SOAP faultcode
+// "Client" (the request was wrong) rather than "Server".
+func faultIsClient(code int) bool {
+	switch code {
+	case 8003, 9003, 9005, 9006, 9007, 9008, 9021:
+		return true
+	}
+	return false
 }
 
 // NewFault returns a fault with code and a message; an empty msg uses the
@@ -438,3 +508,222 @@ func (TransferCompleteResponse) MethodName() string { return "TransferCompleteRe
 
 // MethodName implements Message.
 func (u Unknown) MethodName() string { return u.Name }
+
+// SetParameterAttributesStruct changes the attributes of one parameter, or
+// of every parameter under a partial path ending in ".". Notification is
+// applied only if NotificationChange is true, AccessList only if
+// AccessListChange is true.
+type SetParameterAttributesStruct struct {
+	Name               string
+	NotificationChange bool
+	// Notification is 0 (off), 1 (passive), 2 (active) or, from CWMP 1.4,
+	// 3 to 6 (lightweight notification variants).
+	Notification     int
+	AccessListChange bool
+	// AccessList names who besides the ACS may write the parameter; the only
+	// standard entry is "Subscriber". Empty means the ACS only.
+	AccessList []string
+}
+
+// SetParameterAttributes changes notification and access attributes (ACS to CPE).
+type SetParameterAttributes struct {
+	ParameterList []SetParameterAttributesStruct
+}
+
+// SetParameterAttributesResponse acknowledges a SetParameterAttributes.
+type SetParameterAttributesResponse struct{}
+
+// GetParameterAttributes reads notification and access attributes; a name
+// ending in "." reads a subtree.
+type GetParameterAttributes struct{ ParameterNames []string }
+
+// ParameterAttributeStruct is one parameter's attributes.
+type ParameterAttributeStruct struct {
+	Name         string
+	Notification int
+	AccessList   []string
+}
+
+// GetParameterAttributesResponse carries the attributes read.
+type GetParameterAttributesResponse struct {
+	ParameterList []ParameterAttributeStruct
+}
+
+// Upload asks the CPE to send a file (configuration, log) to URL.
+// Password is a protocol field: never log an Upload value.
+type Upload struct {
+	CommandKey, FileType, URL, Username, Password string
+	DelaySeconds                                  uint32
+}
+
+// UploadResponse reports Status 0 (done, times valid) or 1 (started; a
+// TransferComplete follows later).
+type UploadResponse struct {
+	Status                  int
+	StartTime, CompleteTime time.Time
+}
+
+// ScheduleInform asks the CPE to open a session after DelaySeconds with the
+// event "3 SCHEDULED" and "M ScheduleInform" carrying CommandKey.
+type ScheduleInform struct {
+	DelaySeconds uint32
+	CommandKey   string
+}
+
+// ScheduleInformResponse acknowledges a ScheduleInform.
+type ScheduleInformResponse struct{}
+
+// GetQueuedTransfers asks for the transfers the ACS requested that are
+// not yet complete (deprecated by GetAllQueuedTransfers, still sent).
+type GetQueuedTransfers struct{}
+
+// QueuedTransferStruct is one queued transfer. State is 1 (not yet
+// started), 2 (in progress) or 3 (completed, finishing).
+type QueuedTransferStruct struct {
+	CommandKey string
+	State      int
+}
+
+// GetQueuedTransfersResponse lists queued transfers.
+type GetQueuedTransfersResponse struct {
+	TransferList []QueuedTransferStruct
+}
+
+// GetAllQueuedTransfers asks for every queued transfer, including those the
+// CPE started on its own or at another source's request.
+type GetAllQueuedTransfers struct{}
+
+// AllQueuedTransferStruct is one queued transfer with its file. State is as
+// in QueuedTransferStruct.
+type AllQueuedTransferStruct struct {
+	CommandKey     string
+	State          int
+	IsDownload     bool
+	FileType       string
+	FileSize       uint32
+	TargetFileName string
+}
+
+// GetAllQueuedTransfersResponse lists queued transfers.
+type GetAllQueuedTransfersResponse struct {
+	TransferList []AllQueuedTransferStruct
+}
+
+// CancelTransfer asks the CPE to cancel the queued transfer with CommandKey;
+// a CPE that cannot answers fault 9021.
+type CancelTransfer struct{ CommandKey string }
+
+// CancelTransferResponse acknowledges a CancelTransfer.
+type CancelTransferResponse struct{}
+
+// TimeWindowStruct is one window of a ScheduleDownload: WindowStart and
+// WindowEnd are seconds from the CPE's receipt of the request, WindowMode is
+// e.g. "1 At Any Time", "2 Immediately", "3 When Idle" or "4 Confirmation
+// Needed", MaxRetries is -1 for unbounded.
+type TimeWindowStruct struct {
+	WindowStart, WindowEnd  uint32
+	WindowMode, UserMessage string
+	MaxRetries              int
+}
+
+// ScheduleDownload asks the CPE to fetch a file within one or two time
+// windows. Password is a protocol field: never log a ScheduleDownload value.
+type ScheduleDownload struct {
+	CommandKey, FileType, URL, Username, Password string
+	FileSize                                      uint32
+	TargetFileName                                string
+	TimeWindowList                                []TimeWindowStruct
+}
+
+// ScheduleDownloadResponse acknowledges a ScheduleDownload.
+type ScheduleDownloadResponse struct{}
+
+// AutonomousTransferComplete reports a transfer the ACS did not request
+// (CPE to ACS, with event "10 AUTONOMOUS TRANSFER COMPLETE").
+type AutonomousTransferComplete struct {
+	AnnounceURL, TransferURL string
+	IsDownload               bool
+	FileType                 string
+	FileSize                 uint32
+	TargetFileName           string
+	FaultStruct              FaultStruct
+	StartTime, CompleteTime  time.Time
+}
+
+// AutonomousTransferCompleteResponse acknowledges an AutonomousTransferComplete.
+type AutonomousTransferCompleteResponse struct{}
+
+// ArgStruct is a name and value argument, e.g. of a RequestDownload.
+type ArgStruct struct{ Name, Value string }
+
+// RequestDownload asks the ACS for a file (CPE to ACS), e.g. FileType
+// "1 Firmware Upgrade Image" with optional arguments.
+type RequestDownload struct {
+	FileType    string
+	FileTypeArg []ArgStruct
+}
+
+// RequestDownloadResponse acknowledges a RequestDownload.
+type RequestDownloadResponse struct{}
+
+// MethodName implements Message.
+func (SetParameterAttributes) MethodName() string { return "SetParameterAttributes" }
+
+// MethodName implements Message.
+func (SetParameterAttributesResponse) MethodName() string { return "SetParameterAttributesResponse" }
+
+// MethodName implements Message.
+func (GetParameterAttributes) MethodName() string { return "GetParameterAttributes" }
+
+// MethodName implements Message.
+func (GetParameterAttributesResponse) MethodName() string { return "GetParameterAttributesResponse" }
+
+// MethodName implements Message.
+func (Upload) MethodName() string { return "Upload" }
+
+// MethodName implements Message.
+func (UploadResponse) MethodName() string { return "UploadResponse" }
+
+// MethodName implements Message.
+func (ScheduleInform) MethodName() string { return "ScheduleInform" }
+
+// MethodName implements Message.
+func (ScheduleInformResponse) MethodName() string { return "ScheduleInformResponse" }
+
+// MethodName implements Message.
+func (GetQueuedTransfers) MethodName() string { return "GetQueuedTransfers" }
+
+// MethodName implements Message.
+func (GetQueuedTransfersResponse) MethodName() string { return "GetQueuedTransfersResponse" }
+
+// MethodName implements Message.
+func (GetAllQueuedTransfers) MethodName() string { return "GetAllQueuedTransfers" }
+
+// MethodName implements Message.
+func (GetAllQueuedTransfersResponse) MethodName() string { return "GetAllQueuedTransfersResponse" }
+
+// MethodName implements Message.
+func (CancelTransfer) MethodName() string { return "CancelTransfer" }
+
+// MethodName implements Message.
+func (CancelTransferResponse) MethodName() string { return "CancelTransferResponse" }
+
+// MethodName implements Message.
+func (ScheduleDownload) MethodName() string { return "ScheduleDownload" }
+
+// MethodName implements Message.
+func (ScheduleDownloadResponse) MethodName() string { return "ScheduleDownloadResponse" }
+
+// MethodName implements Message.
+func (AutonomousTransferComplete) MethodName() string { return "AutonomousTransferComplete" }
+
+// MethodName implements Message.
+func (AutonomousTransferCompleteResponse) MethodName() string {
+	return "AutonomousTransferCompleteResponse"
+}
+
+// MethodName implements Message.
+func (RequestDownload) MethodName() string { return "RequestDownload" }
+
+// MethodName implements Message.
+func (RequestDownloadResponse) MethodName() string { return "RequestDownloadResponse" }

@@ -21,6 +21,9 @@ func roundTripCases() []struct {
 		{Name: "InternetGatewayDevice.DeviceInfo.SoftwareVersion", Value: "V1 <&> \"'", Type: "xsd:string"},
 		{Name: "InternetGatewayDevice.DeviceInfo.UpTime", Value: "42", Type: "xsd:unsignedInt"},
 		{Name: "InternetGatewayDevice.X_CT-COM_UserInfo.UserName", Value: "中文", Type: "xsd:string"},
+		{Name: "Device.X_CT-COM_Config.Blob", Value: "PGE+MTwvYT4=\nPGI+MjwvYj4=", Type: "xsd:base64"},
+		{Name: "Device.Optical.Interface.1.SN", Value: "48575443a1b2c3d4", Type: "xsd:hexBinary"},
+		{Name: "Device.Time.CurrentLocalTime", Value: "2024-03-01T08:15:30+08:00", Type: "xsd:dateTime"},
 	}
 	return []struct {
 		name string
@@ -55,7 +58,47 @@ func roundTripCases() []struct {
 		{"TransferCompleteResponse", &Envelope{Namespace: NS10, Body: &TransferCompleteResponse{}}},
 		{"Fault", &Envelope{Namespace: NS12, ID: "f", Body: &Fault{Code: 9003, String: "Invalid arguments",
 			SetParameterValuesFaults: []SetParameterValuesFault{{"A.B", 9008, "read only"}, {"A.C", 9007, ""}}}}},
-		{"Unknown", &Envelope{Namespace: NS10, Body: &Unknown{Name: "ScheduleInform"}}},
+		{"Unknown", &Envelope{Namespace: NS10, Body: &Unknown{Name: "X_CT-COM_Bind"}}},
+		{"Inform CWMP 1.4 headers", &Envelope{Namespace: NS12, ID: "14", SessionTimeout: 120, SupportedCWMPVersions: "1.0,1.1,1.2,1.3,1.4",
+			Body: &Inform{DeviceId: DeviceIdStruct{"Huawei", "00259E", "HN8145X6", "SN2"}, Event: []EventStruct{{"6 CONNECTION REQUEST", ""}},
+				MaxEnvelopes: 1, CurrentTime: t0.In(time.FixedZone("", 8*3600)), ParameterList: pv[:1]}}},
+		{"InformResponse UseCWMPVersion", &Envelope{Namespace: NS12, ID: "14", UseCWMPVersion: "1.4", Body: &InformResponse{MaxEnvelopes: 1}}},
+		{"SetParameterAttributes", &Envelope{Namespace: NS13, ID: "spa", Body: &SetParameterAttributes{ParameterList: []SetParameterAttributesStruct{
+			{Name: "A.B", NotificationChange: true, Notification: 2},
+			{Name: "A.C.", AccessListChange: true, AccessList: []string{"Subscriber"}},
+			{Name: "A.D", NotificationChange: true, Notification: 6, AccessListChange: true, AccessList: []string{"Subscriber", "X_CT-COM_Local"}},
+		}}}},
+		{"SetParameterAttributesResponse", &Envelope{Namespace: NS13, Body: &SetParameterAttributesResponse{}}},
+		{"GetParameterAttributes", &Envelope{Namespace: NS10, Body: &GetParameterAttributes{ParameterNames: []string{"InternetGatewayDevice.LANDevice.", "A.B"}}}},
+		{"GetParameterAttributesResponse", &Envelope{Namespace: NS14, Body: &GetParameterAttributesResponse{ParameterList: []ParameterAttributeStruct{
+			{Name: "A.B", Notification: 1, AccessList: []string{"Subscriber"}}, {Name: "A.C", Notification: 0}}}}},
+		{"Upload", &Envelope{Namespace: NS11, Body: &Upload{CommandKey: "up", FileType: "2 Vendor Log File", URL: "http://h/u?a=1&b=<2>",
+			Username: "u", Password: "p", DelaySeconds: 30}}},
+		{"UploadResponse", &Envelope{Namespace: NS11, Body: &UploadResponse{Status: 1}}},
+		{"UploadResponse done", &Envelope{Namespace: NS11, Body: &UploadResponse{Status: 0, StartTime: t0, CompleteTime: t0.Add(2 * time.Second)}}},
+		{"ScheduleInform", &Envelope{Namespace: NS10, Body: &ScheduleInform{DelaySeconds: 300, CommandKey: "si"}}},
+		{"ScheduleInformResponse", &Envelope{Namespace: NS10, Body: &ScheduleInformResponse{}}},
+		{"GetQueuedTransfers", &Envelope{Namespace: NS10, Body: &GetQueuedTransfers{}}},
+		{"GetQueuedTransfersResponse", &Envelope{Namespace: NS10, Body: &GetQueuedTransfersResponse{TransferList: []QueuedTransferStruct{{"a", 1}, {"b", 3}}}}},
+		{"GetAllQueuedTransfers", &Envelope{Namespace: NS12, Body: &GetAllQueuedTransfers{}}},
+		{"GetAllQueuedTransfersResponse", &Envelope{Namespace: NS12, Body: &GetAllQueuedTransfersResponse{TransferList: []AllQueuedTransferStruct{
+			{CommandKey: "fw", State: 2, IsDownload: true, FileType: "1 Firmware Upgrade Image", FileSize: 1 << 24, TargetFileName: "f.bin"},
+			{State: 1, FileType: "X 00259E Log"}}}}},
+		{"CancelTransfer", &Envelope{Namespace: NS12, Body: &CancelTransfer{CommandKey: "fw"}}},
+		{"CancelTransferResponse", &Envelope{Namespace: NS12, Body: &CancelTransferResponse{}}},
+		{"ScheduleDownload", &Envelope{Namespace: NS14, Body: &ScheduleDownload{CommandKey: "sd", FileType: "1 Firmware Upgrade Image",
+			URL: "https://h/f", Username: "u", Password: "p", FileSize: 99, TargetFileName: "f.bin", TimeWindowList: []TimeWindowStruct{
+				{WindowStart: 0, WindowEnd: 3600, WindowMode: "1 At Any Time", MaxRetries: -1},
+				{WindowStart: 7200, WindowEnd: 10800, WindowMode: "4 Confirmation Needed", UserMessage: "升级?", MaxRetries: 2}}}}},
+		{"ScheduleDownloadResponse", &Envelope{Namespace: NS14, Body: &ScheduleDownloadResponse{}}},
+		{"AutonomousTransferComplete", &Envelope{Namespace: NS12, Body: &AutonomousTransferComplete{AnnounceURL: "udp://239.1.1.1:5000",
+			TransferURL: "http://h/f.bin", IsDownload: true, FileType: "1 Firmware Upgrade Image", FileSize: 7, TargetFileName: "f.bin",
+			FaultStruct: FaultStruct{9018, "file corrupted"}, StartTime: t0, CompleteTime: t0.Add(time.Minute)}}},
+		{"AutonomousTransferCompleteResponse", &Envelope{Namespace: NS12, Body: &AutonomousTransferCompleteResponse{}}},
+		{"RequestDownload", &Envelope{Namespace: NS11, Body: &RequestDownload{FileType: "1 Firmware Upgrade Image",
+			FileTypeArg: []ArgStruct{{"Version", "V2"}, {"Note", " spaced & <escaped> "}}}}},
+		{"RequestDownloadResponse", &Envelope{Namespace: NS11, Body: &RequestDownloadResponse{}}},
+		{"Fault ACS", &Envelope{Namespace: NS14, Body: &Fault{Code: FaultACSVersionIncompatible, String: "ACS version incompatible"}}},
 		{"EmptyBody", &Envelope{Namespace: NS11, ID: "e"}},
 	}
 }

@@ -18,9 +18,11 @@ import (
 
 // Default Decoder limits.
 const (
-	DefaultMaxDepth      = 64     // DefaultMaxDepth is the default element nesting limit.
-	DefaultMaxElements   = 200000 // DefaultMaxElements is the default limit on elements in one message.
-	DefaultMaxParameters = 10000  // DefaultMaxParameters is the default limit on array entries in one message.
+	DefaultMaxDepth      = 64      // DefaultMaxDepth is the default element nesting limit.
+	DefaultMaxElements   = 200000  // DefaultMaxElements is the default limit on elements in one message.
+	DefaultMaxParameters = 10000   // DefaultMaxParameters is the default limit on array entries in one message.
+	DefaultMaxAttributes = 64      // DefaultMaxAttributes is the default limit on attributes of one element.
+	DefaultMaxBytes      = 1 << 20 // DefaultMaxBytes is the default message size limit (1 MiB), as TR-069 ACSs commonly use.
 )
 
 // Decoder decodes CWMP envelopes with limits. The zero value uses the defaults.
@@ -32,6 +34,13 @@ type Decoder struct {
 	// MaxParameters bounds the entries of all arrays together (parameters,
 	// names, events); 0 means DefaultMaxParameters.
 	MaxParameters int
+	// MaxAttributes bounds the attributes (namespace declarations
+	// included) of any one element; 0 means DefaultMaxAttributes.
+	MaxAttributes int
+	// MaxBytes bounds the size of the message in bytes; 0 means
+	// DefaultMaxBytes. An HTTP server should enforce the same limit while
+	// reading the body (and answer 413): Decode only sees what was read.
+	MaxBytes int
 	// Charset, if set (e.g. "gbk" from an HTTP Content-Type), is used for a
 	// body that declares no encoding and is not valid UTF-8.
 	Charset string
@@ -98,6 +107,15 @@ func (d Decoder) Decode(data []byte) (env *Envelope, err error) {
 	if d.MaxParameters <= 0 {
 		d.MaxParameters = DefaultMaxParameters
 	}
+	if d.MaxAttributes <= 0 {
+		d.MaxAttributes = DefaultMaxAttributes
+	}
+	if d.MaxBytes <= 0 {
+		d.MaxBytes = DefaultMaxBytes
+	}
+	if len(data) > d.MaxBytes {
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrLimit, len(data), d.MaxBytes)
+	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, ErrEmpty
@@ -157,6 +175,9 @@ func (d Decoder) parse(data []byte) (*node, error) {
 		case xml.StartElement:
 			if len(stack) >= d.MaxDepth {
 				return nil, fmt.Errorf("%w: nesting deeper than %d elements", ErrLimit, d.MaxDepth)
+			}
+			if len(t.Attr) > d.MaxAttributes {
+				return nil, fmt.Errorf("%w: element %s has more than %d attributes", ErrLimit, truncate(t.Name.Local, 64), d.MaxAttributes)
 			}
 			count++
 			if count > d.MaxElements {
@@ -265,7 +286,9 @@ func (s *dstate) bool(n *node, local string) bool {
 
 // ParseTime parses an xsd:dateTime as CPEs send it (with or without zone and
 // fraction). The unknown-time marker "0001-01-01T00:00:00Z" and anything
-// unparseable give the zero time.
+// unparseable give the zero time. A time without a zone is taken as UTC; a
+// zero offset gives a UTC time and any other offset a fixed zone, never the
+// machine's local zone, so that equal input gives equal values.
 func ParseTime(v string) time.Time {
 	v = strings.TrimSpace(v)
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05"} {
@@ -273,6 +296,13 @@ func ParseTime(v string) time.Time {
 		if err == nil {
 			if t.Year() <= 1 {
 				return time.Time{}
+			}
+			_, off := t.Zone()
+			switch {
+			case off == 0:
+				return t.UTC()
+			case t.Location() == time.Local:
+				return t.In(time.FixedZone("", off))
 			}
 			return t
 		}
@@ -325,6 +355,15 @@ func (d Decoder) envelope(root *node) (*Envelope, error) {
 				env.HoldRequests, _ = ParseBool(k.text.String())
 			case "nomorerequests":
 				env.NoMoreRequests, _ = ParseBool(k.text.String())
+			case "sessiontimeout":
+				// Lenient: a value that is not an unsignedInt reads as absent.
+				if v, err := strconv.ParseUint(strings.TrimSpace(k.text.String()), 10, 32); err == nil {
+					env.SessionTimeout = uint32(v)
+				}
+			case "supportedcwmpversions":
+				env.SupportedCWMPVersions = strings.TrimSpace(k.text.String())
+			case "usecwmpversion":
+				env.UseCWMPVersion = strings.TrimSpace(k.text.String())
 			}
 		}
 	}
@@ -503,6 +542,121 @@ func (s *dstate) message(n *node) Message {
 		return m
 	case "transfercompleteresponse":
 		return &TransferCompleteResponse{}
+	case "setparameterattributes":
+		m := &SetParameterAttributes{}
+		for _, k := range s.items(n.child("ParameterList")) {
+			m.ParameterList = append(m.ParameterList, SetParameterAttributesStruct{
+				Name:               k.trimmed("Name"),
+				NotificationChange: s.bool(k, "NotificationChange"),
+				Notification:       s.int(k, "Notification"),
+				AccessListChange:   s.bool(k, "AccessListChange"),
+				AccessList:         s.strs(k.child("AccessList")),
+			})
+		}
+		return m
+	case "setparameterattributesresponse":
+		return &SetParameterAttributesResponse{}
+	case "getparameterattributes":
+		return &GetParameterAttributes{ParameterNames: s.strs(n.child("ParameterNames"))}
+	case "getparameterattributesresponse":
+		m := &GetParameterAttributesResponse{}
+		for _, k := range s.items(n.child("ParameterList")) {
+			m.ParameterList = append(m.ParameterList, ParameterAttributeStruct{
+				Name:         k.trimmed("Name"),
+				Notification: s.int(k, "Notification"),
+				AccessList:   s.strs(k.child("AccessList")),
+			})
+		}
+		return m
+	case "upload":
+		return &Upload{
+			CommandKey:   n.str("CommandKey"),
+			FileType:     n.trimmed("FileType"),
+			URL:          n.trimmed("URL"),
+			Username:     n.str("Username"),
+			Password:     n.str("Password"),
+			DelaySeconds: s.uint32(n, "DelaySeconds"),
+		}
+	case "uploadresponse":
+		return &UploadResponse{Status: s.int(n, "Status"), StartTime: ParseTime(n.str("StartTime")), CompleteTime: ParseTime(n.str("CompleteTime"))}
+	case "scheduleinform":
+		return &ScheduleInform{DelaySeconds: s.uint32(n, "DelaySeconds"), CommandKey: n.str("CommandKey")}
+	case "scheduleinformresponse":
+		return &ScheduleInformResponse{}
+	case "getqueuedtransfers":
+		return &GetQueuedTransfers{}
+	case "getqueuedtransfersresponse":
+		m := &GetQueuedTransfersResponse{}
+		for _, k := range s.items(n.child("TransferList")) {
+			m.TransferList = append(m.TransferList, QueuedTransferStruct{CommandKey: k.str("CommandKey"), State: s.int(k, "State")})
+		}
+		return m
+	case "getallqueuedtransfers":
+		return &GetAllQueuedTransfers{}
+	case "getallqueuedtransfersresponse":
+		m := &GetAllQueuedTransfersResponse{}
+		for _, k := range s.items(n.child("TransferList")) {
+			m.TransferList = append(m.TransferList, AllQueuedTransferStruct{
+				CommandKey:     k.str("CommandKey"),
+				State:          s.int(k, "State"),
+				IsDownload:     s.bool(k, "IsDownload"),
+				FileType:       k.trimmed("FileType"),
+				FileSize:       s.uint32(k, "FileSize"),
+				TargetFileName: k.str("TargetFileName"),
+			})
+		}
+		return m
+	case "canceltransfer":
+		return &CancelTransfer{CommandKey: n.str("CommandKey")}
+	case "canceltransferresponse":
+		return &CancelTransferResponse{}
+	case "scheduledownload":
+		m := &ScheduleDownload{
+			CommandKey:     n.str("CommandKey"),
+			FileType:       n.trimmed("FileType"),
+			URL:            n.trimmed("URL"),
+			Username:       n.str("Username"),
+			Password:       n.str("Password"),
+			FileSize:       s.uint32(n, "FileSize"),
+			TargetFileName: n.str("TargetFileName"),
+		}
+		for _, k := range s.items(n.child("TimeWindowList")) {
+			m.TimeWindowList = append(m.TimeWindowList, TimeWindowStruct{
+				WindowStart: s.uint32(k, "WindowStart"),
+				WindowEnd:   s.uint32(k, "WindowEnd"),
+				WindowMode:  k.trimmed("WindowMode"),
+				UserMessage: k.str("UserMessage"),
+				MaxRetries:  s.int(k, "MaxRetries"),
+			})
+		}
+		return m
+	case "scheduledownloadresponse":
+		return &ScheduleDownloadResponse{}
+	case "autonomoustransfercomplete":
+		m := &AutonomousTransferComplete{
+			AnnounceURL:    n.trimmed("AnnounceURL"),
+			TransferURL:    n.trimmed("TransferURL"),
+			IsDownload:     s.bool(n, "IsDownload"),
+			FileType:       n.trimmed("FileType"),
+			FileSize:       s.uint32(n, "FileSize"),
+			TargetFileName: n.str("TargetFileName"),
+			StartTime:      ParseTime(n.str("StartTime")),
+			CompleteTime:   ParseTime(n.str("CompleteTime")),
+		}
+		if fs := n.child("FaultStruct"); fs != nil {
+			m.FaultStruct = FaultStruct{FaultCode: s.int(fs, "FaultCode"), FaultString: fs.str("FaultString")}
+		}
+		return m
+	case "autonomoustransfercompleteresponse":
+		return &AutonomousTransferCompleteResponse{}
+	case "requestdownload":
+		m := &RequestDownload{FileType: n.trimmed("FileType")}
+		for _, k := range s.items(n.child("FileTypeArg")) {
+			m.FileTypeArg = append(m.FileTypeArg, ArgStruct{Name: k.trimmed("Name"), Value: k.str("Value")})
+		}
+		return m
+	case "requestdownloadresponse":
+		return &RequestDownloadResponse{}
 	case "fault":
 		return s.fault(n)
 	}

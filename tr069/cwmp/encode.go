@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // zeroTime is how CWMP writes an unknown time.
@@ -30,7 +31,60 @@ func (w *writer) raw(s ...string) {
 	}
 }
 
-func (w *writer) text(s string) { _ = xml.EscapeText(&w.b, []byte(s)) }
+// text writes s escaped as xml.EscapeText does (the same bytes, so that
+// encodings stay stable), without converting s to a byte slice: quotes, &,
+// <, > and tab, newline and carriage return become character references, and
+// anything that is not an XML character (including invalid UTF-8) becomes
+// U+FFFD.
+func (w *writer) text(s string) {
+	last := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\'' && c != '&' && c != '<' && c != '>' {
+			i++
+			continue
+		}
+		r, width := utf8.DecodeRuneInString(s[i:])
+		var esc string
+		switch r {
+		case '"':
+			esc = "&#34;"
+		case '\'':
+			esc = "&#39;"
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '\t':
+			esc = "&#x9;"
+		case '\n':
+			esc = "&#xA;"
+		case '\r':
+			esc = "&#xD;"
+		default:
+			if xmlChar(r) && !(r == utf8.RuneError && width == 1) {
+				i += width
+				continue
+			}
+			esc = "\uFFFD"
+		}
+		w.b.WriteString(s[last:i])
+		w.b.WriteString(esc)
+		i += width
+		last = i
+	}
+	w.b.WriteString(s[last:])
+}
+
+// xmlChar reports whether r is in the XML 1.0 Char production.
+func xmlChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD ||
+		r >= 0x10000 && r <= 0x10FFFF
+}
 
 func (w *writer) elem(name, value string) {
 	w.raw("<", name, ">")
@@ -109,10 +163,15 @@ func Encode(env *Envelope) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %q", ErrNamespace, ns)
 	}
 	w := &writer{}
+	w.b.Grow(1024)
 	w.raw(`<?xml version="1.0" encoding="UTF-8"?>`, "\n")
 	w.raw(`<soap-env:Envelope xmlns:soap-env="`, NSSOAPEnv, `" xmlns:soap-enc="`, NSSOAPEnc,
 		`" xmlns:xsd="`, NSXSD, `" xmlns:xsi="`, NSXSI, `" xmlns:cwmp="`, ns, `">`)
-	if env.ID != "" || env.HoldRequests || env.NoMoreRequests {
+	if env.ID != "" || env.HoldRequests || env.NoMoreRequests || env.SessionTimeout != 0 ||
+		env.SupportedCWMPVersions != "" || env.UseCWMPVersion != "" {
+		// mustUnderstand as cwmp-1-2.xsd to cwmp-1-4.xsd fix it: 1 for ID,
+		// HoldRequests and UseCWMPVersion, 0 for SessionTimeout and
+		// SupportedCWMPVersions.
 		w.raw("<soap-env:Header>")
 		if env.ID != "" {
 			w.raw(`<cwmp:ID soap-env:mustUnderstand="1">`)
@@ -121,6 +180,19 @@ func Encode(env *Envelope) ([]byte, error) {
 		}
 		if env.HoldRequests {
 			w.raw(`<cwmp:HoldRequests soap-env:mustUnderstand="1">1</cwmp:HoldRequests>`)
+		}
+		if env.SessionTimeout != 0 {
+			w.raw(`<cwmp:SessionTimeout soap-env:mustUnderstand="0">`, strconv.FormatUint(uint64(env.SessionTimeout), 10), "</cwmp:SessionTimeout>")
+		}
+		if env.SupportedCWMPVersions != "" {
+			w.raw(`<cwmp:SupportedCWMPVersions soap-env:mustUnderstand="0">`)
+			w.text(env.SupportedCWMPVersions)
+			w.raw("</cwmp:SupportedCWMPVersions>")
+		}
+		if env.UseCWMPVersion != "" {
+			w.raw(`<cwmp:UseCWMPVersion soap-env:mustUnderstand="1">`)
+			w.text(env.UseCWMPVersion)
+			w.raw("</cwmp:UseCWMPVersion>")
 		}
 		if env.NoMoreRequests {
 			w.raw(`<cwmp:NoMoreRequests>1</cwmp:NoMoreRequests>`)
@@ -191,7 +263,9 @@ func (w *writer) message(m Message) error {
 		w.pvs("ParameterList", m.ParameterList)
 	case *InformResponse:
 		w.int("MaxEnvelopes", m.MaxEnvelopes)
-	case *GetRPCMethods, *RebootResponse, *FactoryReset, *FactoryResetResponse, *TransferCompleteResponse, *Unknown:
+	case *GetRPCMethods, *RebootResponse, *FactoryReset, *FactoryResetResponse, *TransferCompleteResponse, *Unknown,
+		*SetParameterAttributesResponse, *ScheduleInformResponse, *GetQueuedTransfers, *GetAllQueuedTransfers,
+		*CancelTransferResponse, *ScheduleDownloadResponse, *AutonomousTransferCompleteResponse, *RequestDownloadResponse:
 	case *GetRPCMethodsResponse:
 		w.strings("MethodList", "string", m.MethodList)
 	case *GetParameterValues:
@@ -245,12 +319,110 @@ func (w *writer) message(m Message) error {
 		w.time("CompleteTime", m.CompleteTime)
 	case *TransferComplete:
 		w.elem("CommandKey", m.CommandKey)
-		w.raw("<FaultStruct>")
-		w.int("FaultCode", m.FaultStruct.FaultCode)
-		w.elem("FaultString", m.FaultStruct.FaultString)
-		w.raw("</FaultStruct>")
+		w.faultStruct(m.FaultStruct)
 		w.time("StartTime", m.StartTime)
 		w.time("CompleteTime", m.CompleteTime)
+	case *SetParameterAttributes:
+		w.array("ParameterList", "cwmp:SetParameterAttributesStruct", len(m.ParameterList))
+		for _, p := range m.ParameterList {
+			w.raw("<SetParameterAttributesStruct>")
+			w.elem("Name", p.Name)
+			w.bool("NotificationChange", p.NotificationChange)
+			w.int("Notification", p.Notification)
+			w.bool("AccessListChange", p.AccessListChange)
+			w.strings("AccessList", "string", p.AccessList)
+			w.raw("</SetParameterAttributesStruct>")
+		}
+		w.raw("</ParameterList>")
+	case *GetParameterAttributes:
+		w.strings("ParameterNames", "string", m.ParameterNames)
+	case *GetParameterAttributesResponse:
+		w.array("ParameterList", "cwmp:ParameterAttributeStruct", len(m.ParameterList))
+		for _, p := range m.ParameterList {
+			w.raw("<ParameterAttributeStruct>")
+			w.elem("Name", p.Name)
+			w.int("Notification", p.Notification)
+			w.strings("AccessList", "string", p.AccessList)
+			w.raw("</ParameterAttributeStruct>")
+		}
+		w.raw("</ParameterList>")
+	case *Upload:
+		w.elem("CommandKey", m.CommandKey)
+		w.elem("FileType", m.FileType)
+		w.elem("URL", m.URL)
+		w.elem("Username", m.Username)
+		w.elem("Password", m.Password)
+		w.uint("DelaySeconds", m.DelaySeconds)
+	case *UploadResponse:
+		w.int("Status", m.Status)
+		w.time("StartTime", m.StartTime)
+		w.time("CompleteTime", m.CompleteTime)
+	case *ScheduleInform:
+		w.uint("DelaySeconds", m.DelaySeconds)
+		w.elem("CommandKey", m.CommandKey)
+	case *GetQueuedTransfersResponse:
+		w.array("TransferList", "cwmp:QueuedTransferStruct", len(m.TransferList))
+		for _, t := range m.TransferList {
+			w.raw("<QueuedTransferStruct>")
+			w.elem("CommandKey", t.CommandKey)
+			w.int("State", t.State)
+			w.raw("</QueuedTransferStruct>")
+		}
+		w.raw("</TransferList>")
+	case *GetAllQueuedTransfersResponse:
+		w.array("TransferList", "cwmp:AllQueuedTransferStruct", len(m.TransferList))
+		for _, t := range m.TransferList {
+			w.raw("<AllQueuedTransferStruct>")
+			w.elem("CommandKey", t.CommandKey)
+			w.int("State", t.State)
+			w.bool("IsDownload", t.IsDownload)
+			w.elem("FileType", t.FileType)
+			w.uint("FileSize", t.FileSize)
+			w.elem("TargetFileName", t.TargetFileName)
+			w.raw("</AllQueuedTransferStruct>")
+		}
+		w.raw("</TransferList>")
+	case *CancelTransfer:
+		w.elem("CommandKey", m.CommandKey)
+	case *ScheduleDownload:
+		w.elem("CommandKey", m.CommandKey)
+		w.elem("FileType", m.FileType)
+		w.elem("URL", m.URL)
+		w.elem("Username", m.Username)
+		w.elem("Password", m.Password)
+		w.uint("FileSize", m.FileSize)
+		w.elem("TargetFileName", m.TargetFileName)
+		w.array("TimeWindowList", "cwmp:TimeWindowStruct", len(m.TimeWindowList))
+		for _, t := range m.TimeWindowList {
+			w.raw("<TimeWindowStruct>")
+			w.uint("WindowStart", t.WindowStart)
+			w.uint("WindowEnd", t.WindowEnd)
+			w.elem("WindowMode", t.WindowMode)
+			w.elem("UserMessage", t.UserMessage)
+			w.int("MaxRetries", t.MaxRetries)
+			w.raw("</TimeWindowStruct>")
+		}
+		w.raw("</TimeWindowList>")
+	case *AutonomousTransferComplete:
+		w.elem("AnnounceURL", m.AnnounceURL)
+		w.elem("TransferURL", m.TransferURL)
+		w.bool("IsDownload", m.IsDownload)
+		w.elem("FileType", m.FileType)
+		w.uint("FileSize", m.FileSize)
+		w.elem("TargetFileName", m.TargetFileName)
+		w.faultStruct(m.FaultStruct)
+		w.time("StartTime", m.StartTime)
+		w.time("CompleteTime", m.CompleteTime)
+	case *RequestDownload:
+		w.elem("FileType", m.FileType)
+		w.array("FileTypeArg", "cwmp:ArgStruct", len(m.FileTypeArg))
+		for _, a := range m.FileTypeArg {
+			w.raw("<ArgStruct>")
+			w.elem("Name", a.Name)
+			w.elem("Value", a.Value)
+			w.raw("</ArgStruct>")
+		}
+		w.raw("</FileTypeArg>")
 	default:
 		return fmt.Errorf("%w: %T", ErrUnsupported, m)
 	}
@@ -258,11 +430,17 @@ func (w *writer) message(m Message) error {
 	return nil
 }
 
+func (w *writer) faultStruct(f FaultStruct) {
+	w.raw("<FaultStruct>")
+	w.int("FaultCode", f.FaultCode)
+	w.elem("FaultString", f.FaultString)
+	w.raw("</FaultStruct>")
+}
+
 func (w *writer) fault(f *Fault) {
-	code := "Client"
-	if f.Code == FaultMethodNotSupported || f.Code == FaultRequestDenied || f.Code == FaultInternalError ||
-		f.Code == FaultResourcesExceeded || f.Code >= FaultNotificationRejected || f.Code < 9000 {
-		code = "Server"
+	code := "Server"
+	if faultIsClient(f.Code) {
+		code = "Client"
 	}
 	w.raw("<soap-env:Fault>")
 	w.elem("faultcode", code)
