@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"fieldagent/agent/secret"
 	"fieldagent/agent/server"
+	"fieldagent/agent/store"
 	"fieldagent/testlab"
 	"fieldagent/tr069/acs"
 )
@@ -139,5 +141,39 @@ func TestDeviceAPIErrors(t *testing.T) {
 	unreachable := &server.Client{BaseURL: "http://127.0.0.1:1", Token: secret.New("x")}
 	if _, err := unreachable.Devices(ctx(t)); !errors.Is(err, server.ErrUnreachable) {
 		t.Errorf("API down: %v, want ErrUnreachable", err)
+	}
+}
+
+func TestStoreRegistryKeepsDevicesAcrossRestarts(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "reg.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reg := server.StoreRegistry{Store: st}
+	_, a, id, _ := setup(t)
+	d, ok := a.Device(id)
+	if !ok {
+		t.Fatal("device unknown")
+	}
+	d.ConnectionRequestPassword = secret.New("cr-secret-never-stored")
+	if err := reg.SaveDevice(ctx(t), d); err != nil {
+		t.Fatal(err)
+	}
+	// A new ACS on the same store knows the device before it informs again.
+	b := acs.New(acs.Config{Registry: reg})
+	if err := b.Start(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := b.Device(id)
+	if !ok || got.DeviceId.SerialNumber != testlab.SampleGatewaySN || got.ConnectionRequestURL != d.ConnectionRequestURL || !got.LastInform.Equal(d.LastInform) {
+		t.Errorf("reloaded device = %+v (known %v), want %+v", got, ok, d)
+	}
+	var dump strings.Builder
+	if err := st.Dump(ctx(t), &dump); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(dump.String(), "cr-secret-never-stored") {
+		t.Error("the connection-request password reached the store")
 	}
 }

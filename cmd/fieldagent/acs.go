@@ -13,6 +13,7 @@ import (
 
 	"fieldagent/agent/secret"
 	"fieldagent/agent/server"
+	"fieldagent/agent/store"
 	"fieldagent/tr069/acs"
 )
 
@@ -80,12 +81,29 @@ func runACSServe(ctx context.Context, opts *acsServeOptions) error {
 		acsLn.Close()
 		return fmt.Errorf("device API cannot listen on %s (acs.api_listen): %w", cfg.ACS.APIListen, err)
 	}
+	if err := ensureDir(cfg.Store); err != nil {
+		return fmt.Errorf("store directory: %w", err)
+	}
+	st, err := store.Open(cfg.Store)
+	if err != nil {
+		acsLn.Close()
+		apiLn.Close()
+		return fmt.Errorf("open store %s: %w", cfg.Store, err)
+	}
+	defer st.Close()
 	a := acs.New(acs.Config{
 		Logger: logger.With("component", "acs"),
 		ConnectionRequestAuth: func(string) (string, secret.Secret) {
 			return cfg.ACS.ConnectionRequestUsername, cfg.ACS.ConnectionRequestPassword
 		},
+		Registry: server.StoreRegistry{Store: st},
 	})
+	if err := a.Start(ctx); err != nil {
+		acsLn.Close()
+		apiLn.Close()
+		return fmt.Errorf("load the device registry: %w", err)
+	}
+
 	api := server.NewDevices(a, cfg.ACS.APIToken)
 	api.Logger = logger.With("component", "api")
 	api.Timeout = cfg.Workflow.StepTimeout * 2
@@ -120,6 +138,9 @@ func runACSServe(ctx context.Context, opts *acsServeOptions) error {
 	defer cancel()
 	_ = apiSrv.Shutdown(sctx)
 	_ = acsSrv.Shutdown(sctx)
+	if err := a.Flush(sctx); err != nil {
+		logger.Warn("device registry not fully saved", "err", err)
+	}
 	logger.Info("ACS stopped")
 	return runErr
 }

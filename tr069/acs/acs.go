@@ -3,10 +3,20 @@
 // per-device task queue. Do queues an RPC for a device, wakes the device with
 // a connection request (HTTP Digest, RFC 7616) when it is not in a session,
 // and returns the CPE's response.
+//
+// The endpoint accepts POST only, gzip and deflate request bodies (the body
+// limit applies after decompression), and authenticates CPEs with HTTP
+// Digest (Basic only over TLS) when Config.CPEAuth is set. Devices are kept
+// in memory and, through Config.Registry, in the caller's store. Subscribe
+// and the Wait methods deliver Inform events and transfer completions.
+// FileServer serves the files that a Download RPC points a CPE at.
 package acs
 
 import (
 	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -21,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"fieldagent/agent/secret"
@@ -33,7 +44,7 @@ var (
 	// ErrUnknownDevice means no Inform has been received from the device ID.
 	ErrUnknownDevice = errors.New("acs: unknown device (it has never informed)")
 	// ErrConnectionRequest means the connection request to the CPE failed;
-	// the error is a *ConnectionRequestError with the HTTP status.
+	// the error is a *ConnectionRequestError with the reason.
 	ErrConnectionRequest = errors.New("acs: connection request failed")
 	// ErrSessionEnded means the CPE's session ended (timeout or a new
 	// Inform) before it answered the request.
@@ -41,35 +52,12 @@ var (
 	// ErrUnexpectedResponse means the CPE answered with a different method
 	// than the request called for.
 	ErrUnexpectedResponse = errors.New("acs: unexpected response from CPE")
+	// ErrRegistry means loading devices from Config.Registry failed.
+	ErrRegistry = errors.New("acs: device registry failed")
+	// ErrTransferFailed means a TransferComplete reported a fault; the
+	// error also wraps the *cwmp.Fault.
+	ErrTransferFailed = errors.New("acs: file transfer failed")
 )
-
-// ConnectionRequestError describes a failed connection request. It matches
-// ErrConnectionRequest with errors.Is.
-type ConnectionRequestError struct {
-	DeviceID string
-	// StatusCode is the CPE's HTTP status, 0 if none was received.
-	StatusCode int
-	// Err is the transport error, if any.
-	Err error
-}
-
-// Error names the device and the status or transport error (never credentials).
-func (e *ConnectionRequestError) Error() string {
-	if e.StatusCode != 0 {
-		hint := ""
-		if e.StatusCode == http.StatusUnauthorized {
-			hint = ": check the connection request username and password"
-		}
-		return fmt.Sprintf("acs: connection request to device %s failed: HTTP %d (%s)%s", e.DeviceID, e.StatusCode, http.StatusText(e.StatusCode), hint)
-	}
-	return fmt.Sprintf("acs: connection request to device %s failed: %v", e.DeviceID, e.Err)
-}
-
-// Is makes errors.Is(err, ErrConnectionRequest) true.
-func (e *ConnectionRequestError) Is(target error) bool { return target == ErrConnectionRequest }
-
-// Unwrap returns the transport error.
-func (e *ConnectionRequestError) Unwrap() error { return e.Err }
 
 // SessionCookie is the cookie that carries the ACS session ID.
 const SessionCookie = "cwmpsid"
@@ -78,7 +66,8 @@ const SessionCookie = "cwmpsid"
 type Config struct {
 	// Logger, if nil, discards.
 	Logger *slog.Logger
-	// BodyLimit caps a request body; 0 means 1 MiB. Larger requests get 413.
+	// BodyLimit caps a request body after decompression; 0 means 1 MiB.
+	// Larger requests get 413.
 	BodyLimit int64
 	// SessionTimeout drops a session idle this long (its pending requests
 	// fail with ErrSessionEnded); 0 means 30s.
@@ -88,28 +77,73 @@ type Config struct {
 	// 200ms, negative means end at once.
 	SessionHold time.Duration
 	// ConnectionRequestAuth returns the credentials for a device's
-	// connection requests; nil sends none.
+	// connection requests; nil uses the credentials the device record
+	// holds (see Device.ConnectionRequestUsername), if any. Credentials
+	// recorded for the device take precedence.
 	ConnectionRequestAuth func(deviceID string) (user string, pass secret.Secret)
+	// ConnectionRequestTimeout bounds one connection request; 0 means 10s.
+	ConnectionRequestTimeout time.Duration
 	// HTTPClient sends connection requests; nil means a client with a 10s timeout.
 	HTTPClient *http.Client
 	// Now, if nil, is time.Now.
 	Now func() time.Time
+
+	// CPEAuth returns the credentials a CPE must present on the CWMP
+	// endpoint. deviceHint is the username in the request's Authorization
+	// header (CPEs usually send their serial number or device ID there);
+	// return ok false for an unknown username. For shared credentials
+	// ignore the hint. Nil means no authentication (a lab).
+	CPEAuth func(deviceHint string) (user string, pass secret.Secret, ok bool)
+	// AllowBasicWithoutTLS accepts HTTP Basic credentials on plain HTTP.
+	// Without it Basic is accepted only on requests that arrived over TLS.
+	AllowBasicWithoutTLS bool
+	// AuthRealm is the Digest realm; empty means "fieldagent-acs".
+	AuthRealm string
+
+	// Registry, if non-nil, persists devices: Start loads them and every
+	// Inform saves the device in the background. Nil keeps them in memory.
+	Registry Registry
+	// RegistryTimeout bounds one Registry.SaveDevice call; 0 means 5s.
+	RegistryTimeout time.Duration
+	// EventBuffer is the channel capacity of each Subscribe; 0 means 64.
+	EventBuffer int
 }
 
-// Device is what the ACS knows of a CPE from its last Inform.
+// Device is what the ACS knows of a CPE from its Informs. It marshals to
+// JSON; ConnectionRequestPassword marshals as "******" (see Registry).
 type Device struct {
 	// ID is OUI-ProductClass-SerialNumber (OUI-SerialNumber without a ProductClass).
 	ID                   string
 	DeviceId             cwmp.DeviceIdStruct
 	ConnectionRequestURL string
-	LastInform           time.Time
+	// FirstInform is the time of the first Inform the ACS received.
+	FirstInform time.Time
+	LastInform  time.Time
 	// LastEvents are the event codes of the last Inform, e.g. "1 BOOT".
 	LastEvents []string
+	// Events are the events of the last 32 Informs, oldest first.
+	Events []InformRecord
 	// Params is the ParameterList of the last Inform.
 	Params     map[string]string
 	RemoteAddr string
 	// Namespace is the cwmp namespace the CPE speaks.
 	Namespace string
+	// AuthUsername is the username the CPE authenticated with (empty
+	// without Config.CPEAuth).
+	AuthUsername string
+	// ConnectionRequestUsername and ConnectionRequestPassword are the
+	// connection request credentials the ACS knows of: reported by the CPE
+	// (username only), set with a successful SetParameterValues of
+	// ManagementServer.ConnectionRequestUsername/Password, or with
+	// SetConnectionRequestCredentials.
+	ConnectionRequestUsername string
+	ConnectionRequestPassword secret.Secret
+}
+
+// InformRecord is one Inform's time and events.
+type InformRecord struct {
+	At     time.Time
+	Events []cwmp.EventStruct
 }
 
 // DeviceID returns the device ID for an Inform's DeviceId:
@@ -121,20 +155,34 @@ func DeviceID(d cwmp.DeviceIdStruct) string {
 	return d.OUI + "-" + d.ProductClass + "-" + d.SerialNumber
 }
 
-type result struct {
-	msg cwmp.Message
-	err error
+// Result is the outcome of a request queued with Enqueue: the CPE's
+// response, or an error (a *cwmp.Fault when the CPE answered with one).
+type Result struct {
+	Response cwmp.Message
+	Err      error
 }
 
 type task struct {
-	req  cwmp.Message
-	done chan result // buffered 1
-	sent bool
+	req      cwmp.Message
+	done     chan Result // buffered 1
+	sent     bool
+	finished bool
+	stop     func() bool // stops the context.AfterFunc of Enqueue
 }
 
-type informRecord struct {
-	at     time.Time
-	events []string
+// finish delivers r once. Caller holds s.mu.
+func (t *task) finish(r Result) {
+	if t.finished {
+		return
+	}
+	t.finished = true
+	if t.stop != nil {
+		t.stop()
+	}
+	if f, ok := r.Response.(*cwmp.Fault); ok && r.Err == nil {
+		r = Result{Err: f}
+	}
+	t.done <- r
 }
 
 type device struct {
@@ -143,7 +191,7 @@ type device struct {
 	session   *session
 	crPending bool
 	wake      chan struct{} // buffered 1: a task was queued
-	history   []informRecord
+	transfers []cwmp.TransferComplete
 }
 
 type session struct {
@@ -151,10 +199,15 @@ type session struct {
 	dev      *device
 	remote   string
 	ns       string
+	authUser string
 	lastSeen time.Time
 	inflight *task
 	seq      int
 	timer    *time.Timer
+}
+
+type subscriber struct {
+	ch chan InformEvent
 }
 
 // Server is an ACS. It is an http.Handler: mount it at any path and point
@@ -163,14 +216,20 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	client *http.Client
+	digest *httpauth.DigestServer
 
 	mu       sync.Mutex
 	devices  map[string]*device
 	sessions map[string]*session // by cookie
 	changed  chan struct{}       // closed and replaced on every Inform
+	subs     map[*subscriber]struct{}
+	dropped  atomic.Uint64
+	dirty    map[string]struct{} // devices not yet saved to the Registry
+	saving   chan struct{}       // non-nil while the saver runs; closed when it stops
 }
 
-// New returns a Server with cfg's defaults filled in.
+// New returns a Server with cfg's defaults filled in. With a
+// Config.Registry, call Start (or ListenAndServe) to load known devices.
 func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -184,16 +243,31 @@ func New(cfg Config) *Server {
 	if cfg.SessionHold == 0 {
 		cfg.SessionHold = 200 * time.Millisecond
 	}
+	if cfg.ConnectionRequestTimeout <= 0 {
+		cfg.ConnectionRequestTimeout = 10 * time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.AuthRealm == "" {
+		cfg.AuthRealm = "fieldagent-acs"
+	}
+	if cfg.RegistryTimeout <= 0 {
+		cfg.RegistryTimeout = 5 * time.Second
+	}
+	if cfg.EventBuffer <= 0 {
+		cfg.EventBuffer = 64
 	}
 	client := cfg.HTTPClient
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
+	ds := httpauth.NewDigestServer(cfg.AuthRealm)
+	ds.RequireQOP = true
 	return &Server{
-		cfg: cfg, log: cfg.Logger, client: client,
+		cfg: cfg, log: cfg.Logger, client: client, digest: ds,
 		devices: map[string]*device{}, sessions: map[string]*session{}, changed: make(chan struct{}),
+		subs: map[*subscriber]struct{}{}, dirty: map[string]struct{}{},
 	}
 }
 
@@ -205,6 +279,13 @@ func newID() string {
 
 func copyDevice(d Device) Device {
 	d.LastEvents = append([]string(nil), d.LastEvents...)
+	if d.Events != nil {
+		ev := make([]InformRecord, len(d.Events))
+		for i, r := range d.Events {
+			ev[i] = InformRecord{At: r.At, Events: append([]cwmp.EventStruct(nil), r.Events...)}
+		}
+		d.Events = ev
+	}
 	p := make(map[string]string, len(d.Params))
 	for k, v := range d.Params {
 		p[k] = v
@@ -236,6 +317,22 @@ func (s *Server) Device(id string) (Device, bool) {
 	return copyDevice(d.dev), true
 }
 
+// SetConnectionRequestCredentials records the credentials that
+// connection requests to deviceID use (they take precedence over
+// Config.ConnectionRequestAuth). It returns ErrUnknownDevice for a device
+// that has never informed.
+func (s *Server) SetConnectionRequestCredentials(deviceID, user string, pass secret.Secret) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.devices[deviceID]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownDevice, deviceID)
+	}
+	d.dev.ConnectionRequestUsername, d.dev.ConnectionRequestPassword = user, pass
+	s.markDirty(deviceID)
+	return nil
+}
+
 // WaitDevice returns the first known device (in ID order) that match
 // accepts, or waits for an Inform that makes one match. It returns ctx's
 // error when ctx ends first.
@@ -265,16 +362,17 @@ func (s *Server) WaitDevice(ctx context.Context, match func(Device) bool) (Devic
 
 // WaitInform waits for an Inform from deviceID at or after after that
 // carries eventCode (empty matches any Inform), e.g. "1 BOOT" after a
-// Reboot. Informs already received count, so call it after the action.
+// Reboot or EventDiagnosticsComplete after a TR-143 test. Informs already
+// received count (the last 32), so call it after the action.
 func (s *Server) WaitInform(ctx context.Context, deviceID, eventCode string, after time.Time) (Device, error) {
 	for {
 		s.mu.Lock()
 		if d, ok := s.devices[deviceID]; ok {
-			for _, h := range d.history {
-				if h.at.Before(after) {
+			for _, h := range d.dev.Events {
+				if h.At.Before(after) {
 					continue
 				}
-				if eventCode == "" || containsFold(h.events, eventCode) {
+				if eventCode == "" || hasEvent(h.Events, eventCode) {
 					dev := copyDevice(d.dev)
 					s.mu.Unlock()
 					return dev, nil
@@ -321,13 +419,49 @@ func (s *Server) broadcast() {
 	s.changed = make(chan struct{})
 }
 
-func containsFold(list []string, s string) bool {
+func hasEvent(list []cwmp.EventStruct, code string) bool {
 	for _, x := range list {
-		if strings.EqualFold(x, s) {
+		if strings.EqualFold(x.EventCode, code) {
 			return true
 		}
 	}
 	return false
+}
+
+// Enqueue queues req for deviceID's current session, or its next one,
+// without sending a connection request (for a device that informs
+// periodically, or when the caller makes it inform), and returns a
+// channel that receives exactly one Result. If ctx ends before req is sent
+// it is withdrawn and the Result carries ctx's error; if ctx ends while
+// the CPE works on it, the Result carries ctx's error and the CPE's later
+// answer is dropped. It returns ErrUnknownDevice for a device that has
+// never informed.
+func (s *Server) Enqueue(ctx context.Context, deviceID string, req cwmp.Message) (<-chan Result, error) {
+	if req == nil {
+		return nil, fmt.Errorf("acs: nil request for device %s", deviceID)
+	}
+	t := &task{req: req, done: make(chan Result, 1)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.devices[deviceID]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownDevice, deviceID)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("acs: %s for device %s: %w", req.MethodName(), deviceID, err)
+	}
+	d.queue = append(d.queue, t)
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+	t.stop = context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.remove(d, t)
+		t.finish(Result{Err: fmt.Errorf("acs: %s for device %s: %w", req.MethodName(), deviceID, ctx.Err())})
+	})
+	return t.done, nil
 }
 
 // Do queues req for deviceID and returns the CPE's response. If the device
@@ -340,7 +474,7 @@ func (s *Server) Do(ctx context.Context, deviceID string, req cwmp.Message) (cwm
 	if req == nil {
 		return nil, fmt.Errorf("acs: nil request for device %s", deviceID)
 	}
-	t := &task{req: req, done: make(chan result, 1)}
+	t := &task{req: req, done: make(chan Result, 1)}
 	s.mu.Lock()
 	d, ok := s.devices[deviceID]
 	if !ok {
@@ -357,16 +491,17 @@ func (s *Server) Do(ctx context.Context, deviceID string, req cwmp.Message) (cwm
 		d.crPending = true
 	}
 	crURL := d.dev.ConnectionRequestURL
+	crUser, crPass := d.dev.ConnectionRequestUsername, d.dev.ConnectionRequestPassword
 	s.mu.Unlock()
 
 	if startCR {
-		err := s.connectionRequest(ctx, deviceID, crURL)
+		err := s.connectionRequest(ctx, deviceID, crURL, crUser, crPass)
 		s.mu.Lock()
 		d.crPending = false
 		if err != nil && d.session == nil {
 			// Fail every request that was waiting for this connection request.
 			for _, q := range d.queue {
-				q.done <- result{err: err}
+				q.finish(Result{Err: err})
 			}
 			d.queue = nil
 		}
@@ -378,30 +513,14 @@ func (s *Server) Do(ctx context.Context, deviceID string, req cwmp.Message) (cwm
 
 	select {
 	case r := <-t.done:
-		if r.err != nil {
-			return nil, r.err
-		}
-		if f, ok := r.msg.(*cwmp.Fault); ok {
-			return nil, f
-		}
-		return r.msg, nil
+		return r.Response, r.Err
 	case <-ctx.Done():
 		s.mu.Lock()
 		s.remove(d, t)
+		t.finish(Result{Err: fmt.Errorf("acs: %s for device %s: %w", req.MethodName(), deviceID, ctx.Err())})
 		s.mu.Unlock()
-		// A result may have raced in; prefer it.
-		select {
-		case r := <-t.done:
-			if r.err != nil {
-				return nil, r.err
-			}
-			if f, ok := r.msg.(*cwmp.Fault); ok {
-				return nil, f
-			}
-			return r.msg, nil
-		default:
-		}
-		return nil, fmt.Errorf("acs: %s for device %s: %w", req.MethodName(), deviceID, ctx.Err())
+		r := <-t.done // a result may have raced in: it wins
+		return r.Response, r.Err
 	}
 }
 
@@ -413,30 +532,6 @@ func (s *Server) remove(d *device, t *task) {
 			return
 		}
 	}
-}
-
-func (s *Server) connectionRequest(ctx context.Context, deviceID, url string) error {
-	if url == "" {
-		return &ConnectionRequestError{DeviceID: deviceID, Err: errors.New("the device reported no ConnectionRequestURL")}
-	}
-	c := &httpauth.Client{HTTP: s.client}
-	if s.cfg.ConnectionRequestAuth != nil {
-		c.Username, c.Password = s.cfg.ConnectionRequestAuth(deviceID)
-	}
-	resp, err := c.Do(ctx, http.MethodGet, url, nil, nil)
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("acs: connection request to device %s: %w", deviceID, ctx.Err())
-		}
-		return &ConnectionRequestError{DeviceID: deviceID, Err: err}
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
-		return &ConnectionRequestError{DeviceID: deviceID, StatusCode: resp.StatusCode}
-	}
-	s.log.Debug("connection request accepted", "device", deviceID)
-	return nil
 }
 
 // GetParameterValues reads parameters (names ending in "." read subtrees).
@@ -527,6 +622,22 @@ func (s *Server) FactoryReset(ctx context.Context, deviceID string) error {
 	return nil
 }
 
+// Download asks the CPE to fetch d.URL (see FileServer). Status 1 in the
+// response means the transfer runs after the session: wait for it with
+// WaitTransferComplete(ctx, deviceID, d.CommandKey). d.Password is sent to
+// the CPE and never logged.
+func (s *Server) Download(ctx context.Context, deviceID string, d cwmp.Download) (cwmp.DownloadResponse, error) {
+	resp, err := s.Do(ctx, deviceID, &d)
+	if err != nil {
+		return cwmp.DownloadResponse{}, err
+	}
+	r, ok := resp.(*cwmp.DownloadResponse)
+	if !ok {
+		return cwmp.DownloadResponse{}, fmt.Errorf("%w: %s to Download", ErrUnexpectedResponse, resp.MethodName())
+	}
+	return *r, nil
+}
+
 // ServeHTTP runs the ACS end of CWMP sessions.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
@@ -534,16 +645,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "CWMP endpoint: POST only", http.StatusMethodNotAllowed)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.BodyLimit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			s.log.Warn("CWMP request body too large", "remote", r.RemoteAddr, "limit", s.cfg.BodyLimit)
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		s.log.Warn("reading CWMP request failed", "remote", r.RemoteAddr, "err", err)
-		http.Error(w, "cannot read request body", http.StatusBadRequest)
+	authUser, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	body, status := s.readBody(w, r)
+	if status != 0 {
+		http.Error(w, http.StatusText(status), status)
 		return
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -565,7 +673,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in, ok := env.Body.(*cwmp.Inform); ok {
-		s.serveInform(w, r, env, in)
+		s.serveInform(w, r, env, in, authUser)
 		return
 	}
 	s.mu.Lock()
@@ -577,15 +685,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.touch(sess)
-	switch m := env.Body.(type) {
-	case *cwmp.TransferComplete:
+	if reply := s.cpeRequest(sess, env.Body); reply != nil {
 		s.mu.Unlock()
-		s.log.Info("transfer complete", "device", sess.dev.dev.ID, "command_key", m.CommandKey, "fault_code", m.FaultStruct.FaultCode)
-		s.reply(w, sess, env.ID, &cwmp.TransferCompleteResponse{})
-		return
-	case *cwmp.GetRPCMethods:
-		s.mu.Unlock()
-		s.reply(w, sess, env.ID, &cwmp.GetRPCMethodsResponse{MethodList: []string{"Inform", "GetRPCMethods", "TransferComplete"}})
+		s.reply(w, sess, env.ID, reply)
 		return
 	}
 	name := env.Body.MethodName()
@@ -598,12 +700,126 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if t := sess.inflight; t != nil {
 		sess.inflight = nil
-		t.done <- result{msg: env.Body}
+		s.learnCredentials(sess.dev, t.req, env.Body)
+		t.finish(Result{Response: env.Body})
 	} else {
 		s.log.Warn("CPE response with no request outstanding", "device", sess.dev.dev.ID, "method", name)
 	}
 	s.mu.Unlock()
 	s.next(w, r, sess)
+}
+
+// cpeRequest answers the requests a CPE may send in a session
+// (TransferComplete, AutonomousTransferComplete, GetRPCMethods,
+// RequestDownload); it returns nil for anything else. Caller holds s.mu.
+func (s *Server) cpeRequest(sess *session, m cwmp.Message) cwmp.Message {
+	d := sess.dev
+	switch m := m.(type) {
+	case *cwmp.TransferComplete:
+		s.log.Info("transfer complete", "device", d.dev.ID, "command_key", m.CommandKey, "fault_code", m.FaultStruct.FaultCode)
+		s.recordTransfer(d, *m)
+		return &cwmp.TransferCompleteResponse{}
+	case *cwmp.AutonomousTransferComplete:
+		s.log.Info("autonomous transfer complete", "device", d.dev.ID, "file_type", m.FileType, "fault_code", m.FaultStruct.FaultCode)
+		s.recordTransfer(d, cwmp.TransferComplete{FaultStruct: m.FaultStruct, StartTime: m.StartTime, CompleteTime: m.CompleteTime})
+		return &cwmp.AutonomousTransferCompleteResponse{}
+	case *cwmp.RequestDownload:
+		// The ACS offers no downloads on request; acknowledging keeps the
+		// CPE from retrying.
+		s.log.Info("CPE requested a download", "device", d.dev.ID, "file_type", m.FileType)
+		return &cwmp.RequestDownloadResponse{}
+	case *cwmp.GetRPCMethods:
+		return &cwmp.GetRPCMethodsResponse{MethodList: []string{
+			"Inform", "GetRPCMethods", "TransferComplete", "AutonomousTransferComplete", "RequestDownload"}}
+	}
+	return nil
+}
+
+// recordTransfer keeps tc for WaitTransferComplete. Caller holds s.mu.
+func (s *Server) recordTransfer(d *device, tc cwmp.TransferComplete) {
+	d.transfers = append(d.transfers, tc)
+	if len(d.transfers) > 16 {
+		d.transfers = append([]cwmp.TransferComplete(nil), d.transfers[len(d.transfers)-16:]...)
+	}
+	s.broadcast()
+}
+
+// learnCredentials records connection request credentials that a
+// successful SetParameterValues wrote. Caller holds s.mu.
+func (s *Server) learnCredentials(d *device, req, resp cwmp.Message) {
+	spv, ok := req.(*cwmp.SetParameterValues)
+	if !ok {
+		return
+	}
+	if _, ok := resp.(*cwmp.SetParameterValuesResponse); !ok {
+		return
+	}
+	changed := false
+	for _, p := range spv.ParameterList {
+		switch {
+		case strings.HasSuffix(p.Name, "ManagementServer.ConnectionRequestUsername"):
+			d.dev.ConnectionRequestUsername, changed = p.Value, true
+		case strings.HasSuffix(p.Name, "ManagementServer.ConnectionRequestPassword"):
+			d.dev.ConnectionRequestPassword, changed = secret.New(p.Value), true
+		}
+	}
+	if changed {
+		s.markDirty(d.dev.ID)
+	}
+}
+
+// readBody reads r's body, decompressing gzip and deflate, and returns it
+// or the HTTP status to answer with.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int) {
+	limit := s.cfg.BodyLimit
+	raw := http.MaxBytesReader(w, r.Body, limit)
+	enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
+	var rd io.Reader = raw
+	switch enc {
+	case "", "identity":
+	case "gzip", "x-gzip", "deflate":
+		compressed, err := io.ReadAll(raw)
+		if err != nil {
+			return nil, s.readError(r, err)
+		}
+		if enc == "deflate" {
+			// HTTP deflate is zlib; some CPEs send raw deflate.
+			if zr, err := zlib.NewReader(bytes.NewReader(compressed)); err == nil {
+				rd = zr
+			} else {
+				rd = flate.NewReader(bytes.NewReader(compressed))
+			}
+		} else {
+			zr, err := gzip.NewReader(bytes.NewReader(compressed))
+			if err != nil {
+				s.log.Warn("bad gzip CWMP request", "remote", r.RemoteAddr, "err", err)
+				return nil, http.StatusBadRequest
+			}
+			rd = zr
+		}
+	default:
+		s.log.Warn("CWMP request with unsupported Content-Encoding", "remote", r.RemoteAddr, "encoding", enc)
+		return nil, http.StatusUnsupportedMediaType
+	}
+	body, err := io.ReadAll(io.LimitReader(rd, limit+1))
+	if err != nil {
+		return nil, s.readError(r, err)
+	}
+	if int64(len(body)) > limit {
+		s.log.Warn("CWMP request body too large after decompression", "remote", r.RemoteAddr, "limit", limit)
+		return nil, http.StatusRequestEntityTooLarge
+	}
+	return body, 0
+}
+
+func (s *Server) readError(r *http.Request, err error) int {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		s.log.Warn("CWMP request body too large", "remote", r.RemoteAddr, "limit", s.cfg.BodyLimit)
+		return http.StatusRequestEntityTooLarge
+	}
+	s.log.Warn("reading CWMP request failed", "remote", r.RemoteAddr, "err", err)
+	return http.StatusBadRequest
 }
 
 // lookup finds the session of r by cookie, then by remote address, then by
@@ -648,7 +864,7 @@ func (s *Server) endSession(sess *session, why error) {
 	s.broadcast()
 	if t := sess.inflight; t != nil {
 		sess.inflight = nil
-		t.done <- result{err: fmt.Errorf("%w: %s for device %s: %w", ErrSessionEnded, t.req.MethodName(), sess.dev.dev.ID, why)}
+		t.finish(Result{Err: fmt.Errorf("%w: %s for device %s: %w", ErrSessionEnded, t.req.MethodName(), sess.dev.dev.ID, why)})
 	}
 }
 
@@ -663,12 +879,12 @@ func (s *Server) expire(sess *session) {
 	// Requests still queued would wait for a session that will not come
 	// unless the CPE informs again; fail them so callers can retry.
 	for _, q := range sess.dev.queue {
-		q.done <- result{err: fmt.Errorf("%w: %s for device %s: session idle timeout", ErrSessionEnded, q.req.MethodName(), sess.dev.dev.ID)}
+		q.finish(Result{Err: fmt.Errorf("%w: %s for device %s: session idle timeout", ErrSessionEnded, q.req.MethodName(), sess.dev.dev.ID)})
 	}
 	sess.dev.queue = nil
 }
 
-func (s *Server) serveInform(w http.ResponseWriter, r *http.Request, env *cwmp.Envelope, in *cwmp.Inform) {
+func (s *Server) serveInform(w http.ResponseWriter, r *http.Request, env *cwmp.Envelope, in *cwmp.Inform, authUser string) {
 	id := DeviceID(in.DeviceId)
 	now := s.cfg.Now()
 	events := make([]string, 0, len(in.Event))
@@ -676,17 +892,20 @@ func (s *Server) serveInform(w http.ResponseWriter, r *http.Request, env *cwmp.E
 		events = append(events, e.EventCode)
 	}
 	params := make(map[string]string, len(in.ParameterList))
-	crURL := ""
+	crURL, crUser := "", ""
 	for _, p := range in.ParameterList {
 		params[p.Name] = p.Value
-		if strings.HasSuffix(p.Name, "ManagementServer.ConnectionRequestURL") {
+		switch {
+		case strings.HasSuffix(p.Name, "ManagementServer.ConnectionRequestURL"):
 			crURL = strings.TrimSpace(p.Value)
+		case strings.HasSuffix(p.Name, "ManagementServer.ConnectionRequestUsername"):
+			crUser = p.Value
 		}
 	}
 	s.mu.Lock()
 	d, ok := s.devices[id]
 	if !ok {
-		d = &device{wake: make(chan struct{}, 1)}
+		d = &device{wake: make(chan struct{}, 1), dev: Device{FirstInform: now}}
 		s.devices[id] = d
 	}
 	if old := d.session; old != nil {
@@ -695,22 +914,37 @@ func (s *Server) serveInform(w http.ResponseWriter, r *http.Request, env *cwmp.E
 	if crURL == "" {
 		crURL = d.dev.ConnectionRequestURL
 	}
+	first := d.dev.FirstInform
+	if first.IsZero() {
+		first = now
+	}
+	crPass := d.dev.ConnectionRequestPassword
+	if crUser == "" {
+		crUser = d.dev.ConnectionRequestUsername
+	} else if crUser != d.dev.ConnectionRequestUsername {
+		crPass = secret.Secret{} // the CPE's username changed: the old password is stale
+	}
+	history := append(d.dev.Events, InformRecord{At: now, Events: in.Event})
+	if len(history) > 32 {
+		history = append([]InformRecord(nil), history[len(history)-32:]...)
+	}
 	d.dev = Device{
-		ID: id, DeviceId: in.DeviceId, ConnectionRequestURL: crURL, LastInform: now, LastEvents: events,
-		Params: params, RemoteAddr: r.RemoteAddr, Namespace: env.Namespace,
+		ID: id, DeviceId: in.DeviceId, ConnectionRequestURL: crURL, FirstInform: first, LastInform: now,
+		LastEvents: events, Events: history, Params: params, RemoteAddr: r.RemoteAddr, Namespace: env.Namespace,
+		AuthUsername: authUser, ConnectionRequestUsername: crUser, ConnectionRequestPassword: crPass,
 	}
-	d.history = append(d.history, informRecord{at: now, events: events})
-	if len(d.history) > 32 {
-		d.history = d.history[len(d.history)-32:]
-	}
-	sess := &session{id: newID(), dev: d, remote: r.RemoteAddr, ns: env.Namespace, lastSeen: now}
+	sess := &session{id: newID(), dev: d, remote: r.RemoteAddr, ns: env.Namespace, lastSeen: now, authUser: authUser}
 	sess.timer = time.AfterFunc(s.cfg.SessionTimeout, func() { s.expire(sess) })
 	s.sessions[sess.id] = sess
 	d.session = sess
 	s.broadcast()
+	s.markDirty(id)
+	s.publish(id, in.Event, now, params)
 	s.mu.Unlock()
 
-	s.log.Info("inform", "device", id, "events", strings.Join(events, ","), "remote", r.RemoteAddr)
+	if s.log.Enabled(r.Context(), slog.LevelInfo) {
+		s.log.Info("inform", "device", id, "events", strings.Join(events, ","), "remote", r.RemoteAddr)
+	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: sess.id, Path: "/", HttpOnly: true})
 	s.reply(w, sess, env.ID, &cwmp.InformResponse{MaxEnvelopes: 1})
 }
@@ -744,7 +978,7 @@ func (s *Server) serveEmpty(w http.ResponseWriter, r *http.Request) {
 	s.touch(sess)
 	if t := sess.inflight; t != nil {
 		sess.inflight = nil
-		t.done <- result{err: fmt.Errorf("%w: the CPE sent an empty message instead of answering %s", ErrUnexpectedResponse, t.req.MethodName())}
+		t.finish(Result{Err: fmt.Errorf("%w: the CPE sent an empty message instead of answering %s", ErrUnexpectedResponse, t.req.MethodName())})
 	}
 	s.mu.Unlock()
 	s.next(w, r, sess)

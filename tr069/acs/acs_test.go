@@ -223,7 +223,7 @@ func TestFaults(t *testing.T) {
 		{"hook rejects", &cwmp.SetParameterValues{ParameterList: []cwmp.ParameterValueStruct{{Name: wlan + "SSID", Value: "ab"}}}, 9007, 0},
 		{"unknown get", &cwmp.GetParameterValues{ParameterNames: []string{"InternetGatewayDevice.Nope."}}, 9005, 0},
 		{"add on non-template", &cwmp.AddObject{ObjectName: "InternetGatewayDevice.DeviceInfo."}, 9005, 0},
-		{"method not supported", &cwmp.Unknown{Name: "ScheduleInform"}, 9000, 0},
+		{"method not supported", &cwmp.Unknown{Name: "X_VENDOR_Frobnicate"}, 9000, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

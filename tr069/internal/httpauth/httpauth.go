@@ -20,6 +20,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -303,16 +304,65 @@ func (c *Client) DoWith(ctx context.Context, hc *http.Client, method, url string
 }
 
 // DigestServer checks Digest credentials on incoming requests with
-// stateless, time-limited nonces (an HMAC of the issue time).
+// time-limited nonces (an HMAC of the issue time and a random part) and
+// replay protection: each nonce count (nc) of a nonce is accepted once.
+// Its zero value works with an all-zero nonce key; NewDigestServer picks a
+// random one. A DigestServer is safe for concurrent use.
 type DigestServer struct {
 	// Realm is the protection realm sent in challenges.
 	Realm string
 	// NonceLifetime is how long a nonce stays valid; 0 means 5 minutes.
 	NonceLifetime time.Duration
+	// RequireQOP, if true, rejects the RFC 2069 form (no qop, hence no
+	// nonce count and no replay protection); an ACS sets it.
+	RequireQOP bool
+	// MaxTrackedNonces bounds the memory used for replay protection; 0
+	// means 262144. When it is full of unexpired nonces, answers with new
+	// nonces are refused as stale until old ones expire.
+	MaxTrackedNonces int
 	// Now, if nil, is time.Now.
 	Now func() time.Time
 
 	key [32]byte
+
+	mu   sync.Mutex
+	seen map[[16]byte]*ncWindow
+}
+
+// ncWindow records the nonce counts seen for one nonce: the highest, and
+// a bitmap of the 64 below it (like IPsec's anti-replay window), so that
+// requests sent concurrently may arrive out of order.
+type ncWindow struct {
+	issued int64
+	max    uint64
+	bits   uint64
+}
+
+// accept reports whether nc is new, and records it.
+func (w *ncWindow) accept(nc uint64) bool {
+	switch {
+	case nc == 0:
+		return false
+	case nc > w.max:
+		shift := nc - w.max
+		if shift >= 64 {
+			w.bits = 0
+		} else {
+			w.bits <<= shift
+		}
+		w.bits |= 1 // bit 0 is w.max itself
+		w.max = nc
+		return true
+	case w.max-nc >= 64:
+		return false // too old to tell: refuse
+	default:
+		bit := uint64(1) << (w.max - nc)
+		if w.bits&bit != 0 {
+			return false
+		}
+		w.bits |= bit
+		return true
+	}
 }
 
 // NewDigestServer returns a DigestServer for realm with a random nonce key.
@@ -329,35 +379,46 @@ func (s *DigestServer) now() time.Time {
 	return time.Now()
 }
 
-func (s *DigestServer) nonce(ts int64) string {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(ts))
-	m := hmac.New(sha256.New, s.key[:])
-	m.Write(b[:])
-	return base64.RawURLEncoding.EncodeToString(append(b[:], m.Sum(nil)[:16]...))
+func (s *DigestServer) lifetime() time.Duration {
+	if s.NonceLifetime <= 0 {
+		return 5 * time.Minute
+	}
+	return s.NonceLifetime
 }
 
-// nonceState reports whether nonce was issued by s and whether it is still fresh.
-func (s *DigestServer) nonceState(nonce string) (valid, fresh bool) {
+// nonce is base64url(issue time (8 bytes) | random (8) | HMAC (16)).
+func (s *DigestServer) nonce(id [16]byte) string {
+	m := hmac.New(sha256.New, s.key[:])
+	m.Write(id[:])
+	return base64.RawURLEncoding.EncodeToString(append(id[:], m.Sum(nil)[:16]...))
+}
+
+func (s *DigestServer) newNonce() string {
+	var id [16]byte
+	binary.BigEndian.PutUint64(id[:8], uint64(s.now().UnixNano()))
+	_, _ = rand.Read(id[8:])
+	return s.nonce(id)
+}
+
+// nonceState reports whether nonce was issued by s, its identity and issue
+// time, and whether it is still fresh.
+func (s *DigestServer) nonceState(nonce string) (id [16]byte, issued int64, valid, fresh bool) {
 	raw, err := base64.RawURLEncoding.DecodeString(nonce)
-	if err != nil || len(raw) != 24 {
-		return false, false
+	if err != nil || len(raw) != 32 {
+		return id, 0, false, false
 	}
-	ts := int64(binary.BigEndian.Uint64(raw[:8]))
-	if !hmac.Equal([]byte(s.nonce(ts)), []byte(nonce)) {
-		return false, false
+	copy(id[:], raw[:16])
+	if !hmac.Equal([]byte(s.nonce(id)), []byte(nonce)) {
+		return id, 0, false, false
 	}
-	life := s.NonceLifetime
-	if life <= 0 {
-		life = 5 * time.Minute
-	}
-	age := s.now().Sub(time.Unix(0, ts))
-	return true, age >= -time.Minute && age <= life
+	issued = int64(binary.BigEndian.Uint64(raw[:8]))
+	age := s.now().Sub(time.Unix(0, issued))
+	return id, issued, true, age >= -time.Minute && age <= s.lifetime()
 }
 
 // Challenge returns a WWW-Authenticate value (MD5, qop=auth).
 func (s *DigestServer) Challenge(stale bool) string {
-	v := "Digest realm=" + quote(s.Realm) + ", qop=\"auth\", algorithm=MD5, nonce=" + quote(s.nonce(s.now().UnixNano())) +
+	v := "Digest realm=" + quote(s.Realm) + ", qop=\"auth\", algorithm=MD5, nonce=" + quote(s.newNonce()) +
 		", opaque=" + quote(randomHex(8))
 	if stale {
 		v += ", stale=true"
@@ -365,9 +426,36 @@ func (s *DigestServer) Challenge(stale bool) string {
 	return v
 }
 
+// Username returns the username of r's Digest or Basic Authorization
+// header and the scheme ("Digest" or "Basic"); both are empty when there
+// is none. It verifies nothing: use it to look the credentials up.
+func Username(r *http.Request) (user, scheme string) {
+	if u, _, ok := r.BasicAuth(); ok {
+		return u, "Basic"
+	}
+	chs := ParseChallenges(r.Header.Get("Authorization"))
+	if len(chs) == 1 && strings.EqualFold(chs[0].Scheme, "Digest") {
+		return chs[0].Params["username"], "Digest"
+	}
+	return "", ""
+}
+
+// CheckBasic verifies r's Basic Authorization header against user and pass
+// in constant time. Callers allow Basic only over TLS.
+func CheckBasic(r *http.Request, user string, pass secret.Secret) bool {
+	u, p, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	uok := subtle.ConstantTimeCompare([]byte(u), []byte(user))
+	pok := subtle.ConstantTimeCompare([]byte(p), []byte(pass.Reveal()))
+	return uok&pok == 1
+}
+
 // Check verifies r's Authorization header against user and pass. stale is
 // true when the credentials were right but the nonce has expired (the
-// client should retry with a fresh challenge).
+// client should retry with a fresh challenge). A nonce count already used
+// with the nonce (a replayed request) fails.
 func (s *DigestServer) Check(r *http.Request, user string, pass secret.Secret) (ok, stale bool) {
 	chs := ParseChallenges(r.Header.Get("Authorization"))
 	if len(chs) != 1 || !strings.EqualFold(chs[0].Scheme, "Digest") {
@@ -388,7 +476,10 @@ func (s *DigestServer) Check(r *http.Request, user string, pass secret.Secret) (
 	if qop != "" && !strings.EqualFold(qop, "auth") {
 		return false, false
 	}
-	valid, fresh := s.nonceState(p["nonce"])
+	if qop == "" && s.RequireQOP {
+		return false, false
+	}
+	id, issued, valid, fresh := s.nonceState(p["nonce"])
 	if !valid {
 		return false, false
 	}
@@ -399,5 +490,43 @@ func (s *DigestServer) Check(r *http.Request, user string, pass secret.Secret) (
 	if !fresh {
 		return false, true
 	}
-	return true, false
+	if qop == "" {
+		return true, false // RFC 2069: no nonce count to track
+	}
+	nc, err := strconv.ParseUint(p["nc"], 16, 32)
+	if err != nil {
+		return false, false
+	}
+	return s.record(id, issued, nc)
+}
+
+// record accepts nonce count nc of nonce id once. It answers stale when
+// the table is full, so the client retries with a fresh nonce later.
+func (s *DigestServer) record(id [16]byte, issued int64, nc uint64) (ok, stale bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.seen[id]
+	if w == nil {
+		limit := s.MaxTrackedNonces
+		if limit <= 0 {
+			limit = 1 << 18
+		}
+		if s.seen == nil {
+			s.seen = map[[16]byte]*ncWindow{}
+		}
+		if len(s.seen) >= limit {
+			cutoff := s.now().Add(-s.lifetime() - time.Minute).UnixNano()
+			for k, v := range s.seen {
+				if v.issued < cutoff {
+					delete(s.seen, k)
+				}
+			}
+			if len(s.seen) >= limit {
+				return false, true
+			}
+		}
+		w = &ncWindow{issued: issued}
+		s.seen[id] = w
+	}
+	return w.accept(nc), false
 }

@@ -100,3 +100,97 @@ func FuzzParseChallenges(f *testing.F) {
 		}
 	})
 }
+
+func TestDigestReplayAndOrder(t *testing.T) {
+	ds := NewDigestServer("acs")
+	ch := ParseChallenges(ds.Challenge(false))[0]
+	pass := secret.New("pw")
+	req := func(nc uint32, cnonce string) *http.Request {
+		a, err := DigestAuthorization(ch, "POST", "/cwmp", "u", pass, cnonce, nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest("POST", "/cwmp", nil)
+		r.Header.Set("Authorization", a)
+		return r
+	}
+	steps := []struct {
+		name string
+		nc   uint32
+		want bool
+	}{
+		{"first", 1, true},
+		{"replay", 1, false},
+		{"jump ahead", 5, true},
+		{"late but unseen", 3, true},
+		{"late and seen", 3, false},
+		{"zero", 0, false},
+		{"far ahead", 200, true},
+		{"outside the window", 100, false},
+	}
+	for _, st := range steps {
+		if ok, _ := ds.Check(req(st.nc, "c"+st.name), "u", pass); ok != st.want {
+			t.Fatalf("%s (nc %d): ok = %v, want %v", st.name, st.nc, ok, st.want)
+		}
+	}
+}
+
+func TestDigestExpiryAndQOP(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	ds := NewDigestServer("acs")
+	ds.Now = func() time.Time { return now }
+	ds.RequireQOP = true
+	ch := ParseChallenges(ds.Challenge(false))[0]
+	a, _ := DigestAuthorization(ch, "GET", "/", "u", secret.New("pw"), "c", 1)
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", a)
+	now = now.Add(10 * time.Minute)
+	if ok, stale := ds.Check(r, "u", secret.New("pw")); ok || !stale {
+		t.Fatalf("expired nonce: ok %v stale %v", ok, stale)
+	}
+	// RFC 2069 form (no qop) refused when RequireQOP is set.
+	ch = ParseChallenges(ds.Challenge(false))[0]
+	delete(ch.Params, "qop")
+	a, _ = DigestAuthorization(ch, "GET", "/", "u", secret.New("pw"), "c", 1)
+	r.Header.Set("Authorization", a)
+	if ok, _ := ds.Check(r, "u", secret.New("pw")); ok {
+		t.Fatal("no-qop digest accepted with RequireQOP")
+	}
+	ds.RequireQOP = false
+	if ok, _ := ds.Check(r, "u", secret.New("pw")); !ok {
+		t.Fatal("no-qop digest refused without RequireQOP")
+	}
+}
+
+func TestDigestTrackingLimit(t *testing.T) {
+	ds := NewDigestServer("acs")
+	ds.MaxTrackedNonces = 2
+	for i, want := range []bool{true, true, false} {
+		ch := ParseChallenges(ds.Challenge(false))[0]
+		a, _ := DigestAuthorization(ch, "GET", "/", "u", secret.New("pw"), "c", 1)
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", a)
+		ok, stale := ds.Check(r, "u", secret.New("pw"))
+		if ok != want || (!want && !stale) {
+			t.Fatalf("nonce %d: ok %v stale %v", i, ok, stale)
+		}
+	}
+}
+
+func TestBasicAndUsername(t *testing.T) {
+	r := httptest.NewRequest("GET", "/", nil)
+	if u, s := Username(r); u != "" || s != "" {
+		t.Fatalf("no header: %q %q", u, s)
+	}
+	r.Header.Set("Authorization", BasicAuthorization("u", secret.New("pw")))
+	if u, s := Username(r); u != "u" || s != "Basic" {
+		t.Fatalf("basic: %q %q", u, s)
+	}
+	if !CheckBasic(r, "u", secret.New("pw")) || CheckBasic(r, "u", secret.New("px")) || CheckBasic(r, "v", secret.New("pw")) {
+		t.Fatal("CheckBasic")
+	}
+	r.Header.Set("Authorization", `Digest username="dev1", realm="x"`)
+	if u, s := Username(r); u != "dev1" || s != "Digest" {
+		t.Fatalf("digest: %q %q", u, s)
+	}
+}
