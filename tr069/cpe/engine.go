@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,9 @@ var (
 	ErrACS = errors.New("cpe: ACS rejected the session")
 	// ErrRunning means Run was called twice.
 	ErrRunning = errors.New("cpe: engine already running")
+	// ErrNotification means a parameter refuses active notification
+	// (Tree.SetNotification; the ACS gets fault 9009).
+	ErrNotification = errors.New("cpe: notification request rejected")
 )
 
 // Event codes used by the engine.
@@ -51,14 +55,28 @@ const (
 	EventTransferComplete  = "7 TRANSFER COMPLETE"
 	EventMReboot           = "M Reboot"
 	EventMDownload         = "M Download"
+	// EventScheduled and EventMScheduleInform report a ScheduleInform.
+	EventScheduled       = "3 SCHEDULED"
+	EventMScheduleInform = "M ScheduleInform"
+	// EventDiagnosticsComplete reports a finished TR-143 diagnostics run
+	// (see Engine.DiagnosticsComplete).
+	EventDiagnosticsComplete = "8 DIAGNOSTICS COMPLETE"
+	// EventMUpload reports an Upload (with EventTransferComplete).
+	EventMUpload = "M Upload"
 )
 
 // Config configures an Engine.
 type Config struct {
-	// ACSURL is the ACS endpoint (required).
+	// ACSURL is the ACS endpoint (required): the factory value of
+	// <root>.ManagementServer.URL, which New writes into the tree if the
+	// tree has that parameter. From then on the tree's value rules: when the
+	// ACS (or the device) changes it, the next session goes to the new URL
+	// with "0 BOOTSTRAP".
 	ACSURL string
 	// ACSUsername and ACSPassword authenticate to the ACS (Basic or Digest,
-	// as the ACS asks); an empty username sends none.
+	// as the ACS asks); an empty username sends none, unless the tree's
+	// ManagementServer.Username is set. A SetParameterValues of
+	// ManagementServer.Username/Password replaces them.
 	ACSUsername string
 	ACSPassword secret.Secret
 	// DeviceId identifies the CPE in Informs.
@@ -70,14 +88,20 @@ type Config struct {
 	// "http://<listener address>/" (e.g. behind NAT or a proxy).
 	ConnReqURL string
 	// ConnReqUsername and ConnReqPassword are required (Digest) on
-	// connection requests; an empty username accepts any request.
+	// connection requests; an empty username accepts any request. A
+	// SetParameterValues of ManagementServer.ConnectionRequestUsername or
+	// ConnectionRequestPassword replaces them for the next request.
 	ConnReqUsername string
 	ConnReqPassword secret.Secret
-	// PeriodicInformInterval, if positive, sends "2 PERIODIC" informs.
+	// PeriodicInformInterval, if positive, sends "2 PERIODIC" informs at
+	// this interval until the tree's ManagementServer.PeriodicInformEnable
+	// or PeriodicInformInterval change; zero means the tree's values rule
+	// from the start (no periodic informs if the tree has neither).
 	PeriodicInformInterval time.Duration
 	// InformParams are sent in every Inform's ParameterList (missing ones
 	// are skipped), plus <root>.ManagementServer.ConnectionRequestURL which
-	// the engine maintains itself.
+	// the engine maintains itself, the parameters marked Inform in the tree,
+	// and the parameters with notification that changed.
 	InformParams []string
 	// Namespace is the cwmp namespace; empty means cwmp.NS10 (what most
 	// deployed gateways speak).
@@ -107,6 +131,13 @@ type Config struct {
 	// OnDownload, if non-nil, performs a Download after the session; a
 	// *cwmp.Fault error is reported in TransferComplete. Nil reports success.
 	OnDownload func(ctx context.Context, d cwmp.Download) error
+	// OnUpload, if non-nil, performs an Upload after the session; a
+	// *cwmp.Fault error is reported in TransferComplete. Nil uploads with
+	// HTTP PUT (Digest or Basic with the request's credentials): a
+	// "1 Vendor Configuration File" as name=value lines of the tree (hidden
+	// values blank), a "2 Vendor Log File" as a short log; other file
+	// types fail with 9011.
+	OnUpload func(ctx context.Context, u cwmp.Upload) error
 }
 
 // Engine is a CPE. Create it with New and start it with Run.
@@ -115,29 +146,41 @@ type Engine struct {
 	log  *slog.Logger
 	tree *Tree
 	ds   *httpauth.DigestServer
-	init []Param // factory defaults
+	init treeState // factory defaults
 
-	sessMu    chan struct{} // one session at a time
-	crWake    chan struct{} // buffered 1: coalesced connection requests
-	ready     chan struct{}
-	runOnce   sync.Once
-	crURL     string // set before ready is closed
-	auth      *httpauth.Client
+	sessMu  chan struct{} // one session at a time
+	crWake  chan struct{} // buffered 1: coalesced connection requests
+	kick    chan struct{} // buffered 1: state changed, Run re-evaluates
+	ready   chan struct{}
+	runOnce sync.Once
+	crURL   string // set before ready is closed
+
 	mu        sync.Mutex
+	auth      *httpauth.Client
+	crUser    string
+	crPass    secret.Secret
+	bootURL   string // ACS URL of the last successful BOOTSTRAP session
+	events    []cwmp.EventStruct
+	waiters   []chan struct{}
+	running   bool
+	timers    []*time.Timer
 	followUp  []followUp
 	pendingTC []*cwmp.TransferComplete
 }
 
 type followUp struct {
-	kind     string // "reboot", "factory", "download"
+	kind     string // "reboot", "factory", "download", "upload"
 	key      string
 	download cwmp.Download
+	upload   cwmp.Upload
 }
 
-// New checks cfg and returns an engine for tree (nil means a new empty tree).
+// New checks cfg and returns an engine for tree (nil means a new empty
+// tree). It writes cfg.ACSURL into the tree's ManagementServer.URL, if
+// the tree has that parameter, and keeps the tree as the factory defaults
+// for FactoryReset.
 func New(cfg Config, tree *Tree) (*Engine, error) {
-	u, err := url.Parse(cfg.ACSURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if !validACSURL(cfg.ACSURL) {
 		return nil, fmt.Errorf("%w: ACSURL %q must be an http(s) URL", ErrConfig, cfg.ACSURL)
 	}
 	if cfg.Namespace == "" {
@@ -163,11 +206,34 @@ func New(cfg Config, tree *Tree) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg: cfg, log: cfg.Logger, tree: tree, ds: httpauth.NewDigestServer("cwmp"),
-		init:   tree.Snapshot(),
-		sessMu: make(chan struct{}, 1), crWake: make(chan struct{}, 1), ready: make(chan struct{}),
-		auth: &httpauth.Client{Username: cfg.ACSUsername, Password: cfg.ACSPassword},
+		sessMu: make(chan struct{}, 1), crWake: make(chan struct{}, 1), kick: make(chan struct{}, 1),
+		ready: make(chan struct{}),
 	}
+	if _, ok := tree.Get(e.mgmt("URL")); ok {
+		tree.setQuiet(e.mgmt("URL"), cfg.ACSURL, false)
+	}
+	e.init = tree.save()
+	e.resetCredentials()
+	tree.setObserver(e.observe)
 	return e, nil
+}
+
+func validACSURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// resetCredentials sets the ACS and connection request credentials from
+// the config, or the tree where the config has none.
+func (e *Engine) resetCredentials() {
+	user, pass := e.cfg.ACSUsername, e.cfg.ACSPassword
+	if user == "" {
+		user, pass = e.tree.Value(e.mgmt("Username")), secret.New(e.tree.Value(e.mgmt("Password")))
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.auth = &httpauth.Client{Username: user, Password: pass}
+	e.crUser, e.crPass = e.cfg.ConnReqUsername, e.cfg.ConnReqPassword
 }
 
 // Tree returns the engine's parameter tree.
@@ -188,35 +254,111 @@ func (e *Engine) ConnectionRequestURL() string {
 	}
 }
 
-func (e *Engine) crParam() string {
-	root := "InternetGatewayDevice"
-	hasIGD, hasDev := false, false
+// ACSURL returns the URL the next session goes to: the tree's
+// ManagementServer.URL if it holds an http(s) URL, else Config.ACSURL.
+func (e *Engine) ACSURL() string {
+	if u := e.tree.Value(e.mgmt("URL")); validACSURL(u) {
+		return u
+	}
+	return e.cfg.ACSURL
+}
+
+// root is "Device" for a TR-181/TR-106 tree, else "InternetGatewayDevice".
+func (e *Engine) root() string {
 	e.tree.mu.RLock()
-	for n := range e.tree.params {
-		if strings.HasPrefix(n, "InternetGatewayDevice.") {
-			hasIGD = true
-		} else if strings.HasPrefix(n, "Device.") {
-			hasDev = true
+	defer e.tree.mu.RUnlock()
+	if !e.tree.objects["InternetGatewayDevice."] && e.tree.objects["Device."] {
+		return "Device"
+	}
+	return "InternetGatewayDevice"
+}
+
+// mgmt returns the full name of a ManagementServer parameter.
+func (e *Engine) mgmt(name string) string { return e.root() + ".ManagementServer." + name }
+
+func (e *Engine) crParam() string { return e.mgmt("ConnectionRequestURL") }
+
+// observe hears of every local value change in the tree.
+func (e *Engine) observe(name string, notify int) {
+	if notify == 2 || strings.HasSuffix(name, ".ManagementServer.URL") ||
+		strings.HasSuffix(name, ".ManagementServer.PeriodicInformEnable") ||
+		strings.HasSuffix(name, ".ManagementServer.PeriodicInformInterval") {
+		e.wake()
+	}
+}
+
+// wake makes Run re-evaluate what to send.
+func (e *Engine) wake() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// queue adds events for the next session and returns a channel that is
+// closed once an Inform carrying them has been accepted by the ACS.
+func (e *Engine) queue(events ...cwmp.EventStruct) <-chan struct{} {
+	ch := make(chan struct{})
+	e.mu.Lock()
+	for _, ev := range events {
+		e.events = addEvent(e.events, ev)
+	}
+	e.waiters = append(e.waiters, ch)
+	e.mu.Unlock()
+	e.wake()
+	return ch
+}
+
+// due reports whether Run should open a session now.
+func (e *Engine) due() bool {
+	e.mu.Lock()
+	n, boot := len(e.events), e.bootURL
+	e.mu.Unlock()
+	if n > 0 || boot != e.ACSURL() {
+		return true
+	}
+	_, active := e.tree.activeChanged()
+	return active
+}
+
+// periodicInterval returns the current periodic inform interval, 0 for none.
+// seen is the tree's setting when Run started: until it changes, a positive
+// Config.PeriodicInformInterval rules.
+func (e *Engine) periodicInterval(seen string) time.Duration {
+	en, iv := e.tree.Value(e.mgmt("PeriodicInformEnable")), e.tree.Value(e.mgmt("PeriodicInformInterval"))
+	if e.cfg.PeriodicInformInterval > 0 && en+"/"+iv == seen {
+		return e.cfg.PeriodicInformInterval
+	}
+	_, hasEn := e.tree.Get(e.mgmt("PeriodicInformEnable"))
+	_, hasIv := e.tree.Get(e.mgmt("PeriodicInformInterval"))
+	if !hasEn && !hasIv {
+		return e.cfg.PeriodicInformInterval
+	}
+	if hasEn {
+		if b, err := cwmp.ParseBool(en); err != nil || !b {
+			return 0
 		}
 	}
-	e.tree.mu.RUnlock()
-	if hasDev && !hasIGD {
-		root = "Device"
+	if n, err := strconv.ParseUint(strings.TrimSpace(iv), 10, 32); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
 	}
-	return root + ".ManagementServer.ConnectionRequestURL"
+	if !hasIv {
+		return e.cfg.PeriodicInformInterval
+	}
+	return 0
 }
 
 // Run listens for connection requests, sends the "0 BOOTSTRAP" + "1 BOOT"
-// Inform (retrying with backoff), then periodic informs and sessions for
-// connection requests, until ctx ends. It returns nil when ctx ends, or an
-// error if the listener cannot be opened.
+// Inform (retrying with backoff), then periodic informs, "4 VALUE CHANGE"
+// informs and sessions for connection requests, scheduled informs and
+// diagnostics, until ctx ends. It returns nil when ctx ends, or an error if
+// the listener cannot be opened.
 func (e *Engine) Run(ctx context.Context) error {
 	first := false
 	e.runOnce.Do(func() { first = true })
 	if !first {
 		return ErrRunning
 	}
-	var srv *http.Server
 	e.crURL = e.cfg.ConnReqURL
 	if e.cfg.ConnReqAddr != "" {
 		ln, err := net.Listen("tcp", e.cfg.ConnReqAddr)
@@ -226,7 +368,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		if e.crURL == "" {
 			e.crURL = "http://" + ln.Addr().String() + "/"
 		}
-		srv = &http.Server{Handler: http.HandlerFunc(e.serveCR), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: http.HandlerFunc(e.serveCR), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -235,30 +377,36 @@ func (e *Engine) Run(ctx context.Context) error {
 		}()
 	}
 	if e.crURL != "" {
-		name := e.crParam()
-		if _, ok := e.tree.Get(name); ok {
-			_ = e.tree.SetValue(name, e.crURL)
-		} else {
-			e.tree.Set(Param{Name: name, Value: e.crURL, Type: "xsd:string"})
-		}
+		e.tree.setQuiet(e.crParam(), e.crURL, true)
 	}
+	e.mu.Lock()
+	e.running = true
+	e.events = addEvent(e.events, cwmp.EventStruct{EventCode: EventBoot})
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.running = false
+		for _, t := range e.timers {
+			t.Stop()
+		}
+		e.timers = nil
+		e.mu.Unlock()
+	}()
 	close(e.ready)
 
-	pending := []cwmp.EventStruct{{EventCode: EventBootstrap}, {EventCode: EventBoot}}
+	seen := e.tree.Value(e.mgmt("PeriodicInformEnable")) + "/" + e.tree.Value(e.mgmt("PeriodicInformInterval"))
+	periodic := time.NewTimer(time.Hour)
+	periodic.Stop()
+	defer periodic.Stop()
+	var armed time.Duration
 	retries := 0
-	var periodic <-chan time.Time
-	if e.cfg.PeriodicInformInterval > 0 {
-		tk := time.NewTicker(e.cfg.PeriodicInformInterval)
-		defer tk.Stop()
-		periodic = tk.C
-	}
 	var retry <-chan time.Time
 	retryTimer := time.NewTimer(time.Hour)
 	retryTimer.Stop()
 	defer retryTimer.Stop()
 	for {
-		if len(pending) > 0 && retry == nil {
-			err := e.session(ctx, pending, retries)
+		if retry == nil && e.due() {
+			err := e.session(ctx, nil, retries)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -270,10 +418,17 @@ func (e *Engine) Run(ctx context.Context) error {
 				retry = retryTimer.C
 			} else {
 				retries = 0
-				pending = nil
-				pending = append(pending, e.afterSession(ctx)...)
+				e.queueFollowUps(e.afterSession(ctx))
 				continue
 			}
+		}
+		if d := e.periodicInterval(seen); d != armed {
+			periodic.Stop()
+			if d > 0 {
+				periodic.Reset(d)
+			}
+			armed = d
+			e.log.Debug("periodic inform interval", "interval", d)
 		}
 		select {
 		case <-ctx.Done():
@@ -281,10 +436,24 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-retry:
 			retry = nil
 		case <-e.crWake:
-			pending = addEvent(pending, cwmp.EventStruct{EventCode: EventConnectionRequest})
-		case <-periodic:
-			pending = addEvent(pending, cwmp.EventStruct{EventCode: EventPeriodic})
+			e.queueFollowUps([]cwmp.EventStruct{{EventCode: EventConnectionRequest}})
+		case <-e.kick:
+		case <-periodic.C:
+			periodic.Reset(armed)
+			e.queueFollowUps([]cwmp.EventStruct{{EventCode: EventPeriodic}})
 		}
+	}
+}
+
+// queueFollowUps queues events without a waiter.
+func (e *Engine) queueFollowUps(events []cwmp.EventStruct) {
+	if len(events) == 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ev := range events {
+		e.events = addEvent(e.events, ev)
 	}
 }
 
@@ -307,23 +476,53 @@ func (e *Engine) backoff(n int) time.Duration {
 	return lo + time.Duration(rand.Int64N(int64(lo)))
 }
 
-// Inform runs one session now with events (e.g. "4 VALUE CHANGE"); it waits
-// for a running session to finish first. Follow-ups (reboot, download
+// Inform runs one session now with events (e.g. "4 VALUE CHANGE") and
+// whatever else is pending ("0 BOOTSTRAP" before the first contact with an
+// ACS URL, changed parameters with notification, queued events); it waits
+// for a running session to finish first. Follow-ups (reboot, transfer
 // completion) are sent in further sessions before Inform returns.
 func (e *Engine) Inform(ctx context.Context, events ...cwmp.EventStruct) error {
 	if err := e.session(ctx, events, 0); err != nil {
 		return err
 	}
-	for more := e.afterSession(ctx); len(more) > 0; more = e.afterSession(ctx) {
-		if err := e.session(ctx, more, 0); err != nil {
+	for {
+		e.queueFollowUps(e.afterSession(ctx))
+		e.mu.Lock()
+		n := len(e.events)
+		e.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		if err := e.session(ctx, nil, 0); err != nil {
 			return err
 		}
 	}
-	return nil
+}
+
+// DiagnosticsComplete reports the end of a diagnostics run (TR-143 or
+// IPPing) with "8 DIAGNOSTICS COMPLETE": Run opens a session at once. It
+// returns when the ACS has accepted that Inform, or with ctx's error. If
+// Run is not running, it runs the session itself.
+func (e *Engine) DiagnosticsComplete(ctx context.Context) error {
+	done := e.queue(cwmp.EventStruct{EventCode: EventDiagnosticsComplete})
+	e.mu.Lock()
+	running := e.running
+	e.mu.Unlock()
+	if !running {
+		if err := e.Inform(ctx); err != nil {
+			return fmt.Errorf("cpe: diagnostics complete inform: %w", err)
+		}
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cpe: diagnostics complete inform: %w", ctx.Err())
+	}
 }
 
 // afterSession performs what the last session asked for (reboot, factory
-// reset, download) and returns the events to report in the next Inform.
+// reset, transfers) and returns the events to report in the next Inform.
 func (e *Engine) afterSession(ctx context.Context) []cwmp.EventStruct {
 	e.mu.Lock()
 	fus := e.followUp
@@ -341,37 +540,70 @@ func (e *Engine) afterSession(ctx context.Context) []cwmp.EventStruct {
 		case "factory":
 			e.tree.restore(e.init)
 			if e.crURL != "" {
-				name := e.crParam()
-				if _, ok := e.tree.Get(name); ok {
-					_ = e.tree.SetValue(name, e.crURL)
-				} else {
-					e.tree.Set(Param{Name: name, Value: e.crURL, Type: "xsd:string"})
-				}
+				e.tree.setQuiet(e.crParam(), e.crURL, true)
 			}
-			events = addEvent(events, cwmp.EventStruct{EventCode: EventBootstrap})
+			e.resetCredentials()
+			e.mu.Lock()
+			e.bootURL = "" // the next Inform is a BOOTSTRAP
+			e.mu.Unlock()
 			events = addEvent(events, cwmp.EventStruct{EventCode: EventBoot})
 		case "download":
-			start := e.cfg.Now()
-			tc := &cwmp.TransferComplete{CommandKey: f.download.CommandKey, StartTime: start}
+			tc := &cwmp.TransferComplete{CommandKey: f.download.CommandKey, StartTime: e.cfg.Now()}
+			var err error
 			if e.cfg.OnDownload != nil {
-				if err := e.cfg.OnDownload(ctx, f.download); err != nil {
-					var cf *cwmp.Fault
-					if errors.As(err, &cf) {
-						tc.FaultStruct = cwmp.FaultStruct{FaultCode: cf.Code, FaultString: cf.String}
-					} else {
-						tc.FaultStruct = cwmp.FaultStruct{FaultCode: cwmp.FaultDownloadFailure, FaultString: "download failed"}
-					}
-				}
+				err = e.cfg.OnDownload(ctx, f.download)
 			}
+			tc.FaultStruct = transferFault(err, cwmp.FaultDownloadFailure, "download failed")
 			tc.CompleteTime = e.cfg.Now()
-			e.mu.Lock()
-			e.pendingTC = append(e.pendingTC, tc)
-			e.mu.Unlock()
+			e.addTC(tc)
 			events = addEvent(events, cwmp.EventStruct{EventCode: EventTransferComplete})
 			events = addEvent(events, cwmp.EventStruct{EventCode: EventMDownload, CommandKey: f.download.CommandKey})
+		case "upload":
+			tc := &cwmp.TransferComplete{CommandKey: f.upload.CommandKey, StartTime: e.cfg.Now()}
+			var err error
+			if e.cfg.OnUpload != nil {
+				err = e.cfg.OnUpload(ctx, f.upload)
+			} else {
+				err = e.upload(ctx, f.upload)
+			}
+			if err != nil {
+				e.log.Warn("upload failed", "url", redactURL(f.upload.URL), "file_type", f.upload.FileType, "err", err)
+			}
+			tc.FaultStruct = transferFault(err, cwmp.FaultUploadFailure, "upload failed")
+			tc.CompleteTime = e.cfg.Now()
+			e.addTC(tc)
+			events = addEvent(events, cwmp.EventStruct{EventCode: EventTransferComplete})
+			events = addEvent(events, cwmp.EventStruct{EventCode: EventMUpload, CommandKey: f.upload.CommandKey})
 		}
 	}
 	return events
+}
+
+func (e *Engine) addTC(tc *cwmp.TransferComplete) {
+	e.mu.Lock()
+	e.pendingTC = append(e.pendingTC, tc)
+	e.mu.Unlock()
+}
+
+func transferFault(err error, code int, msg string) cwmp.FaultStruct {
+	if err == nil {
+		return cwmp.FaultStruct{}
+	}
+	var cf *cwmp.Fault
+	if errors.As(err, &cf) {
+		return cwmp.FaultStruct{FaultCode: cf.Code, FaultString: cf.String}
+	}
+	return cwmp.FaultStruct{FaultCode: code, FaultString: msg}
+}
+
+// redactURL drops any userinfo from a URL for logging.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	u.User = nil
+	return u.String()
 }
 
 func (e *Engine) lock(ctx context.Context) error {
@@ -389,6 +621,8 @@ func (e *Engine) unlock() { <-e.sessMu }
 type sess struct {
 	e      *Engine
 	client *http.Client
+	auth   *httpauth.Client
+	url    string
 	seq    int
 }
 
@@ -403,7 +637,7 @@ func (s *sess) post(ctx context.Context, env *cwmp.Envelope) (*cwmp.Envelope, er
 		header.Set("Content-Type", `text/xml; charset="utf-8"`)
 		header.Set("SOAPAction", `""`)
 	}
-	resp, err := s.e.auth.DoWith(ctx, s.client, http.MethodPost, s.e.cfg.ACSURL, body, header)
+	resp, err := s.auth.DoWith(ctx, s.client, http.MethodPost, s.url, body, header)
 	if err != nil {
 		return nil, err
 	}
@@ -415,6 +649,8 @@ func (s *sess) post(ctx context.Context, env *cwmp.Envelope) (*cwmp.Envelope, er
 	switch {
 	case resp.StatusCode == http.StatusNoContent:
 		return nil, nil
+	case resp.StatusCode == http.StatusUnauthorized:
+		return nil, fmt.Errorf("%w: HTTP 401 (Unauthorized): check ManagementServer.Username and Password", ErrACS)
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("%w: HTTP %d (%s)", ErrACS, resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
@@ -440,38 +676,99 @@ func (s *sess) nextID() string {
 	return "cpe-" + strconv.Itoa(s.seq)
 }
 
-// session runs one CWMP session reporting events.
-func (e *Engine) session(ctx context.Context, events []cwmp.EventStruct, retryCount int) error {
-	if err := e.lock(ctx); err != nil {
-		return err
-	}
-	defer e.unlock()
-	jar, _ := cookiejar.New(nil)
-	c := *e.cfg.HTTPClient
-	c.Jar = jar
-	s := &sess{e: e, client: &c}
-	ns := e.cfg.Namespace
-
-	inform := &cwmp.Inform{
-		DeviceId: e.cfg.DeviceId, Event: events, MaxEnvelopes: 1, CurrentTime: e.cfg.Now(), RetryCount: retryCount,
-	}
+// informParams builds an Inform's ParameterList: the configured and forced
+// inform parameters, then the changed ones with notification.
+func (e *Engine) informParams(changed []cwmp.ParameterValueStruct) []cwmp.ParameterValueStruct {
 	names := append([]string(nil), e.cfg.InformParams...)
 	names = append(names, e.crParam())
+	e.tree.mu.RLock()
+	var forced []string
+	for n, p := range e.tree.params {
+		if p.Inform {
+			forced = append(forced, n)
+		}
+	}
+	e.tree.mu.RUnlock()
+	sort.Slice(forced, func(i, j int) bool { return pathLess(forced[i], forced[j]) })
+	names = append(names, forced...)
 	seen := map[string]bool{}
+	var out []cwmp.ParameterValueStruct
+	for _, pv := range changed {
+		seen[pv.Name] = true
+	}
 	for _, n := range names {
 		if seen[n] {
 			continue
 		}
 		seen[n] = true
-		if p, ok := e.tree.Get(n); ok {
-			inform.ParameterList = append(inform.ParameterList, cwmp.ParameterValueStruct{Name: p.Name, Value: p.Value, Type: p.Type})
+		e.tree.mu.RLock()
+		p, ok := e.tree.params[n]
+		if ok {
+			out = append(out, cwmp.ParameterValueStruct{Name: p.Name, Value: p.wireValue(), Type: p.Type})
 		}
+		e.tree.mu.RUnlock()
+	}
+	return append(out, changed...)
+}
+
+// session runs one CWMP session reporting events plus the pending ones.
+func (e *Engine) session(ctx context.Context, extra []cwmp.EventStruct, retryCount int) error {
+	if err := e.lock(ctx); err != nil {
+		return err
+	}
+	defer e.unlock()
+
+	acsURL := e.ACSURL()
+	e.mu.Lock()
+	queued, waiters := e.events, e.waiters
+	e.events, e.waiters = nil, nil
+	bootstrap := e.bootURL != acsURL
+	auth := e.auth
+	e.mu.Unlock()
+	changed, _ := e.tree.takeChanged()
+	ok := false
+	defer func() {
+		if ok {
+			for _, w := range waiters {
+				close(w)
+			}
+			return
+		}
+		e.tree.putBackChanged(changed)
+		e.mu.Lock()
+		for _, ev := range queued {
+			e.events = addEvent(e.events, ev)
+		}
+		e.waiters = append(e.waiters, waiters...)
+		e.mu.Unlock()
+	}()
+
+	var events []cwmp.EventStruct
+	if bootstrap {
+		events = append(events, cwmp.EventStruct{EventCode: EventBootstrap})
+	}
+	for _, ev := range append(append([]cwmp.EventStruct(nil), extra...), queued...) {
+		events = addEvent(events, ev)
+	}
+	if len(changed) > 0 {
+		events = addEvent(events, cwmp.EventStruct{EventCode: EventValueChange})
+	}
+
+	jar, _ := cookiejar.New(nil)
+	c := *e.cfg.HTTPClient
+	c.Jar = jar
+	s := &sess{e: e, client: &c, auth: auth, url: acsURL}
+	ns := e.cfg.Namespace
+
+	inform := &cwmp.Inform{
+		DeviceId: e.cfg.DeviceId, Event: events, MaxEnvelopes: 1, CurrentTime: e.cfg.Now(), RetryCount: retryCount,
+		ParameterList: e.informParams(changed),
 	}
 	codes := make([]string, 0, len(events))
 	for _, ev := range events {
 		codes = append(codes, ev.EventCode)
 	}
-	e.log.Info("inform", "device", e.cfg.DeviceId.SerialNumber, "events", strings.Join(codes, ","))
+	e.log.Info("inform", "device", e.cfg.DeviceId.SerialNumber, "events", strings.Join(codes, ","), "acs", redactURL(acsURL))
 	resp, err := s.post(ctx, &cwmp.Envelope{Namespace: ns, ID: s.nextID(), Body: inform})
 	if err != nil {
 		return fmt.Errorf("cpe: inform: %w", err)
@@ -488,6 +785,13 @@ func (e *Engine) session(ctx context.Context, events []cwmp.EventStruct, retryCo
 	if cwmp.KnownNamespace(resp.Namespace) {
 		ns = resp.Namespace
 	}
+	// The Inform was accepted: its events and changes are delivered.
+	ok = true
+	if bootstrap {
+		e.mu.Lock()
+		e.bootURL = acsURL
+		e.mu.Unlock()
+	}
 
 	e.mu.Lock()
 	tcs := e.pendingTC
@@ -501,6 +805,7 @@ func (e *Engine) session(ctx context.Context, events []cwmp.EventStruct, retryCo
 		if err != nil {
 			e.mu.Lock()
 			e.pendingTC = append(tcs[i:], e.pendingTC...)
+			e.events = addEvent(e.events, cwmp.EventStruct{EventCode: EventTransferComplete})
 			e.mu.Unlock()
 			return fmt.Errorf("cpe: transfer complete: %w", err)
 		}
@@ -520,13 +825,20 @@ func (e *Engine) session(ctx context.Context, events []cwmp.EventStruct, retryCo
 	}
 }
 
+// methods lists the RPCs the engine answers (GetRPCMethods).
+func methods() []string {
+	return []string{
+		"GetRPCMethods", "GetParameterValues", "SetParameterValues", "GetParameterNames",
+		"SetParameterAttributes", "GetParameterAttributes", "AddObject", "DeleteObject",
+		"Reboot", "FactoryReset", "Download", "Upload", "ScheduleInform",
+		"GetQueuedTransfers", "GetAllQueuedTransfers", "CancelTransfer"}
+}
+
 // handle executes one ACS request against the tree.
 func (e *Engine) handle(ctx context.Context, m cwmp.Message) cwmp.Message {
 	switch r := m.(type) {
 	case *cwmp.GetRPCMethods:
-		return &cwmp.GetRPCMethodsResponse{MethodList: []string{
-			"GetRPCMethods", "GetParameterValues", "SetParameterValues", "GetParameterNames",
-			"AddObject", "DeleteObject", "Reboot", "FactoryReset", "Download"}}
+		return &cwmp.GetRPCMethodsResponse{MethodList: methods()}
 	case *cwmp.GetParameterValues:
 		list, f := e.tree.getValues(r.ParameterNames)
 		if f != nil {
@@ -540,6 +852,12 @@ func (e *Engine) handle(ctx context.Context, m cwmp.Message) cwmp.Message {
 		}
 		return &cwmp.GetParameterNamesResponse{ParameterList: list}
 	case *cwmp.SetParameterValues:
+		for _, pv := range r.ParameterList {
+			if pv.Name == e.mgmt("URL") && !validACSURL(pv.Value) {
+				return &cwmp.Fault{Code: cwmp.FaultInvalidParameterValue, String: cwmp.FaultMeaning(cwmp.FaultInvalidParameterValue),
+					SetParameterValuesFaults: []cwmp.SetParameterValuesFault{{ParameterName: pv.Name, FaultCode: cwmp.FaultInvalidParameterValue, FaultString: "the ACS URL must be an http or https URL"}}}
+			}
+		}
 		old, f := e.tree.applySet(r.ParameterList)
 		if f != nil {
 			return f
@@ -551,7 +869,30 @@ func (e *Engine) handle(ctx context.Context, m cwmp.Message) cwmp.Message {
 			}
 		}
 		e.setKey(r.ParameterKey)
+		e.applyManagement(r.ParameterList)
 		return &cwmp.SetParameterValuesResponse{Status: 0}
+	case *cwmp.SetParameterAttributes:
+		list := make([]attrChange, 0, len(r.ParameterList))
+		for _, a := range r.ParameterList {
+			if a.NotificationChange && a.Notification > 2 && a.Notification <= 6 {
+				return fault(cwmp.FaultNotificationRejected, fmt.Sprintf("lightweight notification %d is not supported (%s)", a.Notification, a.Name))
+			}
+			list = append(list, attrChange{name: a.Name, notifyChange: a.NotificationChange, notify: a.Notification, aclChange: a.AccessListChange, acl: a.AccessList})
+		}
+		if f := e.tree.setAttributes(list); f != nil {
+			return f
+		}
+		return &cwmp.SetParameterAttributesResponse{}
+	case *cwmp.GetParameterAttributes:
+		list, f := e.tree.getAttributes(r.ParameterNames)
+		if f != nil {
+			return f
+		}
+		resp := &cwmp.GetParameterAttributesResponse{ParameterList: make([]cwmp.ParameterAttributeStruct, 0, len(list))}
+		for _, a := range list {
+			resp.ParameterList = append(resp.ParameterList, cwmp.ParameterAttributeStruct{Name: a.name, Notification: a.notify, AccessList: a.acl})
+		}
+		return resp
 	case *cwmp.AddObject:
 		n, f := e.tree.addObject(r.ObjectName)
 		if f != nil {
@@ -572,22 +913,113 @@ func (e *Engine) handle(ctx context.Context, m cwmp.Message) cwmp.Message {
 		e.setKey(r.ParameterKey)
 		return &cwmp.DeleteObjectResponse{}
 	case *cwmp.Reboot:
-		e.mu.Lock()
-		e.followUp = append(e.followUp, followUp{kind: "reboot", key: r.CommandKey})
-		e.mu.Unlock()
+		e.addFollowUp(followUp{kind: "reboot", key: r.CommandKey})
 		return &cwmp.RebootResponse{}
 	case *cwmp.FactoryReset:
-		e.mu.Lock()
-		e.followUp = append(e.followUp, followUp{kind: "factory"})
-		e.mu.Unlock()
+		e.addFollowUp(followUp{kind: "factory"})
 		return &cwmp.FactoryResetResponse{}
 	case *cwmp.Download:
-		e.mu.Lock()
-		e.followUp = append(e.followUp, followUp{kind: "download", download: *r})
-		e.mu.Unlock()
+		e.addFollowUp(followUp{kind: "download", key: r.CommandKey, download: *r})
 		return &cwmp.DownloadResponse{Status: 1}
+	case *cwmp.Upload:
+		e.addFollowUp(followUp{kind: "upload", key: r.CommandKey, upload: *r})
+		return &cwmp.UploadResponse{Status: 1}
+	case *cwmp.ScheduleInform:
+		if r.DelaySeconds == 0 {
+			return fault(cwmp.FaultInvalidArguments, "ScheduleInform needs DelaySeconds greater than 0")
+		}
+		e.scheduleInform(time.Duration(r.DelaySeconds)*time.Second, r.CommandKey)
+		return &cwmp.ScheduleInformResponse{}
+	case *cwmp.GetQueuedTransfers:
+		resp := &cwmp.GetQueuedTransfersResponse{}
+		for _, f := range e.transfers() {
+			resp.TransferList = append(resp.TransferList, cwmp.QueuedTransferStruct{CommandKey: f.key, State: 1})
+		}
+		return resp
+	case *cwmp.GetAllQueuedTransfers:
+		resp := &cwmp.GetAllQueuedTransfersResponse{}
+		for _, f := range e.transfers() {
+			q := cwmp.AllQueuedTransferStruct{CommandKey: f.key, State: 1, IsDownload: f.kind == "download"}
+			if q.IsDownload {
+				q.FileType, q.FileSize, q.TargetFileName = f.download.FileType, f.download.FileSize, f.download.TargetFileName
+			} else {
+				q.FileType = f.upload.FileType
+			}
+			resp.TransferList = append(resp.TransferList, q)
+		}
+		return resp
+	case *cwmp.CancelTransfer:
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for i, f := range e.followUp {
+			if (f.kind == "download" || f.kind == "upload") && f.key == r.CommandKey {
+				e.followUp = append(e.followUp[:i:i], e.followUp[i+1:]...)
+				return &cwmp.CancelTransferResponse{}
+			}
+		}
+		return fault(cwmp.FaultCancelTransferNotPermitted, "no queued transfer with CommandKey "+strconv.Quote(r.CommandKey))
 	}
 	return cwmp.NewFault(cwmp.FaultMethodNotSupported, m.MethodName()+" is not supported")
+}
+
+func (e *Engine) addFollowUp(f followUp) {
+	e.mu.Lock()
+	e.followUp = append(e.followUp, f)
+	e.mu.Unlock()
+}
+
+// transfers lists the queued (not yet started) transfers.
+func (e *Engine) transfers() []followUp {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []followUp
+	for _, f := range e.followUp {
+		if f.kind == "download" || f.kind == "upload" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// scheduleInform queues "3 SCHEDULED" + "M ScheduleInform" after d.
+func (e *Engine) scheduleInform(d time.Duration, key string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := time.AfterFunc(d, func() {
+		e.queue(cwmp.EventStruct{EventCode: EventScheduled}, cwmp.EventStruct{EventCode: EventMScheduleInform, CommandKey: key})
+	})
+	e.timers = append(e.timers, t)
+}
+
+// applyManagement takes effect of ManagementServer changes made by the ACS.
+// Credentials come from the request (a device may blank its readable copy
+// of a password).
+func (e *Engine) applyManagement(list []cwmp.ParameterValueStruct) {
+	prefix := e.mgmt("")
+	wake := false
+	e.mu.Lock()
+	for _, pv := range list {
+		name, ok := strings.CutPrefix(pv.Name, prefix)
+		if !ok {
+			continue
+		}
+		switch name {
+		case "Username":
+			e.auth = &httpauth.Client{Username: pv.Value, Password: e.auth.Password}
+		case "Password":
+			e.auth = &httpauth.Client{Username: e.auth.Username, Password: secret.New(pv.Value)}
+		case "ConnectionRequestUsername":
+			e.crUser = pv.Value
+		case "ConnectionRequestPassword":
+			e.crPass = secret.New(pv.Value)
+		case "URL", "PeriodicInformEnable", "PeriodicInformInterval":
+			wake = true
+		}
+	}
+	e.mu.Unlock()
+	if wake {
+		e.wake()
+	}
 }
 
 func asFault(err error) *cwmp.Fault {
@@ -599,10 +1031,10 @@ func asFault(err error) *cwmp.Fault {
 }
 
 // setKey records a ParameterKey in <root>.ManagementServer.ParameterKey if
-// the tree has that parameter.
+// the tree has that parameter. Only successful SetParameterValues,
+// AddObject and DeleteObject call it.
 func (e *Engine) setKey(key string) {
-	name := strings.TrimSuffix(e.crParam(), "ConnectionRequestURL") + "ParameterKey"
-	_ = e.tree.SetValue(name, key)
+	e.tree.setQuiet(e.mgmt("ParameterKey"), key, false)
 }
 
 // serveCR answers connection requests: Digest auth, then a coalesced session.
@@ -612,8 +1044,11 @@ func (e *Engine) serveCR(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "GET only", http.StatusMethodNotAllowed)
 		return
 	}
-	if e.cfg.ConnReqUsername != "" {
-		if ok, stale := e.ds.Check(r, e.cfg.ConnReqUsername, e.cfg.ConnReqPassword); !ok {
+	e.mu.Lock()
+	user, pass := e.crUser, e.crPass
+	e.mu.Unlock()
+	if user != "" {
+		if ok, stale := e.ds.Check(r, user, pass); !ok {
 			if r.Header.Get("Authorization") != "" && !stale {
 				e.log.Warn("connection request with wrong credentials", "remote", r.RemoteAddr)
 			}
