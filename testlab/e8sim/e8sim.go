@@ -8,7 +8,8 @@
 //     ERROR_AUTHENTICATION_FAILURE (PPP 691);
 //   - writing X_CT-COM_UserInfo.UserName/Password registers the LOID with the
 //     simulated ITMS and updates Status/Result with its answer;
-//   - passwords are write-only, as on real gateways: they read back empty.
+//   - passwords are write-only, as on real gateways: they read back empty;
+//   - the parameter tree is the embedded e8 data model (tr069/datamodel).
 package e8sim
 
 import (
@@ -27,6 +28,7 @@ import (
 	"fieldagent/testlab/operator"
 	"fieldagent/tr069/cpe"
 	"fieldagent/tr069/cwmp"
+	"fieldagent/tr069/datamodel"
 )
 
 const (
@@ -70,11 +72,10 @@ type Gateway struct {
 	log    *slog.Logger
 	hc     *http.Client
 
-	mu        sync.Mutex
-	runCtx    context.Context
-	passwords map[string]string // write-only parameters, by name
-	wans      map[string]bool   // WANPPPConnection instances the ACS configured
-	wg        sync.WaitGroup
+	mu     sync.Mutex
+	runCtx context.Context
+	wans   map[string]bool // WANPPPConnection instances the ACS configured
+	wg     sync.WaitGroup
 }
 
 // New builds the gateway's data model and CPE engine.
@@ -85,15 +86,16 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.RxPowerDBm == 0 {
 		cfg.RxPowerDBm = -18.5
 	}
-	g := &Gateway{cfg: cfg, log: cfg.Logger, hc: cfg.HTTPClient, passwords: map[string]string{}, wans: map[string]bool{}}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, hc: cfg.HTTPClient, wans: map[string]bool{}}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
 	if g.hc == nil {
 		g.hc = &http.Client{Timeout: 10 * time.Second}
 	}
-	g.tree = cpe.NewTree()
-	g.buildModel()
+	if err := g.buildModel(); err != nil {
+		return nil, fmt.Errorf("e8sim: %w", err)
+	}
 	e, err := cpe.New(cpe.Config{
 		ACSURL:          cfg.ACSURL,
 		DeviceId:        cwmp.DeviceIdStruct{Manufacturer: cfg.Vendor, OUI: cfg.OUI, ProductClass: cfg.ProductClass, SerialNumber: cfg.Serial},
@@ -115,62 +117,41 @@ func New(cfg Config) (*Gateway, error) {
 	return g, nil
 }
 
-func (g *Gateway) buildModel() {
-	t := g.tree
-	ro := func(name, value, typ string) { t.Set(cpe.Param{Name: name, Value: value, Type: typ}) }
-	rw := func(name, value, typ string) { t.Set(cpe.Param{Name: name, Value: value, Type: typ, Writable: true}) }
+// buildModel loads the embedded e8 data model (tr069/datamodel) and fills in
+// what makes this gateway itself: identity, uplink, optical readings, cabling.
+func (g *Gateway) buildModel() error {
+	m, err := datamodel.Builtin(datamodel.E8Gateway)
+	if err != nil {
+		return err
+	}
+	g.tree = cpe.NewTreeFromModel(m)
 	c := g.cfg
-	ro(devInfo+"Manufacturer", c.Vendor, "xsd:string")
-	ro(devInfo+"ManufacturerOUI", c.OUI, "xsd:string")
-	ro(devInfo+"ModelName", c.Model, "xsd:string")
-	ro(devInfo+"ProductClass", c.ProductClass, "xsd:string")
-	ro(devInfo+"SerialNumber", c.Serial, "xsd:string")
-	ro(devInfo+"SoftwareVersion", c.Firmware, "xsd:string")
-	ro(devInfo+"HardwareVersion", c.Hardware, "xsd:string")
-	ro(devInfo+"UpTime", "0", "xsd:unsignedInt")
-	rw(devInfo+"ProvisioningCode", "", "xsd:string")
-	rw(mgmt+"URL", c.ACSURL, "xsd:string")
-	rw(mgmt+"PeriodicInformEnable", "1", "xsd:boolean")
-	rw(mgmt+"PeriodicInformInterval", "3600", "xsd:unsignedInt")
-	rw(mgmt+"ConnectionRequestUsername", c.ConnReqUsername, "xsd:string")
-	rw(mgmt+"ConnectionRequestPassword", "", "xsd:string")
-	ro(mgmt+"ParameterKey", "", "xsd:string")
-	ro(wanDev+"WANCommonInterfaceConfig.WANAccessType", accessParam(c.Access), "xsd:string")
+	values := [][2]string{
+		{devInfo + "Manufacturer", c.Vendor},
+		{devInfo + "ManufacturerOUI", c.OUI},
+		{devInfo + "ModelName", c.Model},
+		{devInfo + "ProductClass", c.ProductClass},
+		{devInfo + "SerialNumber", c.Serial},
+		{devInfo + "SoftwareVersion", c.Firmware},
+		{devInfo + "HardwareVersion", c.Hardware},
+		{mgmt + "ConnectionRequestUsername", c.ConnReqUsername},
+		{mgmt + "ConnectionRequestPassword", c.ConnReqPassword.Reveal()},
+		{wanDev + "WANCommonInterfaceConfig.WANAccessType", accessParam(c.Access)},
+		{root + "LANDevice.1.LANEthernetInterfaceConfig.1.Status", "Up"},
+		{root + "LANDevice.1.LANEthernetInterfaceConfig.1.MaxBitRate", "1000"},
+	}
 	switch c.Access {
 	case "epon":
-		ro(wanDev+"X_CT-COM_EponInterfaceConfig.RXPower", fmt.Sprintf("%.1f", c.RxPowerDBm), "xsd:string")
-		ro(wanDev+"X_CT-COM_EponInterfaceConfig.TXPower", "2.1", "xsd:string")
+		values = append(values, [2]string{wanDev + "X_CT-COM_EponInterfaceConfig.RXPower", fmt.Sprintf("%.1f", c.RxPowerDBm)})
 	case "gpon":
-		ro(wanDev+"X_CT-COM_GponInterfaceConfig.RXPower", fmt.Sprintf("%.1f", c.RxPowerDBm), "xsd:string")
-		ro(wanDev+"X_CT-COM_GponInterfaceConfig.TXPower", "2.1", "xsd:string")
+		values = append(values, [2]string{wanDev + "X_CT-COM_GponInterfaceConfig.RXPower", fmt.Sprintf("%.1f", c.RxPowerDBm)})
 	}
-	ro(wanConnDev+"WANPPPConnectionNumberOfEntries", "0", "xsd:unsignedInt")
-	t.Template(pppTable, []cpe.Param{
-		{Name: "Enable", Value: "0", Type: "xsd:boolean", Writable: true},
-		{Name: "ConnectionType", Value: "Unconfigured", Type: "xsd:string", Writable: true},
-		{Name: "NATEnabled", Value: "0", Type: "xsd:boolean", Writable: true},
-		{Name: "Username", Value: "", Type: "xsd:string", Writable: true},
-		{Name: "Password", Value: "", Type: "xsd:string", Writable: true},
-		{Name: "X_CT-COM_ServiceList", Value: "", Type: "xsd:string", Writable: true},
-		{Name: "X_CT-COM_LanInterface", Value: "", Type: "xsd:string", Writable: true},
-		{Name: "ConnectionStatus", Value: "Unconfigured", Type: "xsd:string"},
-		{Name: "LastConnectionError", Value: "ERROR_NONE", Type: "xsd:string"},
-		{Name: "ExternalIPAddress", Value: "", Type: "xsd:string"},
-		{Name: "DefaultGateway", Value: "", Type: "xsd:string"},
-		{Name: "DNSServers", Value: "", Type: "xsd:string"},
-		{Name: "Uptime", Value: "0", Type: "xsd:unsignedInt"},
-	})
-	for i, name := range []string{"1", "2", "3", "4"} {
-		p := root + "LANDevice.1.LANEthernetInterfaceConfig." + name + "."
-		ro(p+"Status", map[bool]string{true: "Up", false: "NoLink"}[i == 0], "xsd:string")
-		ro(p+"MaxBitRate", "1000", "xsd:string")
+	for _, kv := range values {
+		if err := g.tree.SetValue(kv[0], kv[1]); err != nil {
+			return fmt.Errorf("e8 model: %s: %w", kv[0], err)
+		}
 	}
-	rw(root+"LANDevice.1.LANHostConfigManagement.DHCPServerEnable", "1", "xsd:boolean")
-	rw(root+"LANDevice.1.LANHostConfigManagement.IPInterface.1.IPInterfaceIPAddress", "192.168.1.1", "xsd:string")
-	rw(userInfo+"UserName", "", "xsd:string")
-	rw(userInfo+"Password", "", "xsd:string")
-	ro(userInfo+"Status", "99", "xsd:unsignedInt")
-	ro(userInfo+"Result", "99", "xsd:unsignedInt")
+	return nil
 }
 
 func accessParam(access string) string {
@@ -210,17 +191,11 @@ func (g *Gateway) onSet(_ context.Context, changed []cwmp.ParameterValueStruct) 
 		switch {
 		case strings.HasPrefix(p.Name, pppTable):
 			inst := p.Name[:len(pppTable)+strings.Index(p.Name[len(pppTable):], ".")+1]
-			if strings.HasSuffix(p.Name, ".Password") {
-				g.hide(p.Name, p.Value)
-			}
 			dial[inst] = true
 		case p.Name == userInfo+"Password":
-			g.hide(p.Name, p.Value)
 			register = true
 		case p.Name == userInfo+"UserName":
 			register = true
-		case p.Name == mgmt+"ConnectionRequestPassword":
-			g.hide(p.Name, p.Value)
 		}
 	}
 	g.mu.Lock()
@@ -247,20 +222,6 @@ func (g *Gateway) onSet(_ context.Context, changed []cwmp.ParameterValueStruct) 
 		}
 	}
 	return nil
-}
-
-// hide keeps a write-only value out of the readable tree.
-func (g *Gateway) hide(name, value string) {
-	g.mu.Lock()
-	g.passwords[name] = value
-	g.mu.Unlock()
-	_ = g.tree.SetValue(name, "")
-}
-
-func (g *Gateway) password(name string) string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.passwords[name]
 }
 
 func (g *Gateway) down(inst, lastErr, status string) {
@@ -299,7 +260,7 @@ func (g *Gateway) pon() bool { return g.cfg.Access == "epon" || g.cfg.Access == 
 func (g *Gateway) dial(ctx context.Context, inst string) {
 	req := operator.PPPoEAuthRequest{
 		Username: g.tree.Value(inst + "Username"),
-		Password: g.password(inst + "Password"),
+		Password: g.tree.Value(inst + "Password"),
 		Serial:   g.cfg.Serial,
 	}
 	var resp operator.PPPoEAuthResponse
@@ -327,7 +288,7 @@ func (g *Gateway) dial(ctx context.Context, inst string) {
 func (g *Gateway) register(ctx context.Context) {
 	req := operator.RegisterRequest{
 		LOID:     g.tree.Value(userInfo + "UserName"),
-		Password: g.password(userInfo + "Password"),
+		Password: g.tree.Value(userInfo + "Password"),
 		Serial:   g.cfg.Serial,
 	}
 	var resp operator.RegisterResponse
