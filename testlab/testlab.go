@@ -32,6 +32,10 @@ import (
 type Config struct {
 	// ACSURL is where the simulated gateway informs: the agent's ACS.
 	ACSURL string
+	// ACSUsername and ACSPassword, if set, are the credentials the gateway
+	// presents to the ACS.
+	ACSUsername string
+	ACSPassword secret.Secret
 	// ConnReqUsername and ConnReqPassword are the gateway's connection
 	// request credentials (the agent's ACS must use the same).
 	ConnReqUsername string
@@ -178,7 +182,7 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 	}
 
 	gw, err := e8sim.New(e8sim.Config{
-		ACSURL: cfg.ACSURL,
+		ACSURL: cfg.ACSURL, ACSUsername: cfg.ACSUsername, ACSPassword: cfg.ACSPassword,
 		Vendor: "ZTE", Model: "ZXHN F650", OUI: "00D0D0", ProductClass: "F650",
 		Serial: SampleGatewaySN, Firmware: SampleFirmware, Hardware: "V1.0",
 		Access:          string(sampleAccess),

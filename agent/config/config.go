@@ -73,6 +73,10 @@ type ACS struct {
 	// connection requests to gateways.
 	ConnectionRequestUsername string        `yaml:"connection_request_username"`
 	ConnectionRequestPassword secret.Secret `yaml:"connection_request_password"`
+	// CPEUsername and CPEPassword, when the password is set, are the shared
+	// credentials CPEs must present (HTTP Digest; Basic only over HTTPS).
+	CPEUsername string        `yaml:"cpe_username"`
+	CPEPassword secret.Secret `yaml:"cpe_password"`
 	// TLSCert and TLSKey, both set, make the ACS listen with HTTPS.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`

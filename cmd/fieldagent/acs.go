@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"fieldagent/agent/secret"
 	"fieldagent/agent/server"
 	"fieldagent/agent/store"
 	"fieldagent/tr069/acs"
@@ -91,13 +90,12 @@ func runACSServe(ctx context.Context, opts *acsServeOptions) error {
 		return fmt.Errorf("open store %s: %w", cfg.Store, err)
 	}
 	defer st.Close()
-	a := acs.New(acs.Config{
-		Logger: logger.With("component", "acs"),
-		ConnectionRequestAuth: func(string) (string, secret.Secret) {
-			return cfg.ACS.ConnectionRequestUsername, cfg.ACS.ConnectionRequestPassword
-		},
-		Registry: server.StoreRegistry{Store: st},
-	})
+	acfg := acsConfig(cfg, logger)
+	acfg.Registry = server.StoreRegistry{Store: st}
+	if acfg.CPEAuth == nil {
+		logger.Warn("CPE authentication is off: any device can inform this ACS (set acs.cpe_password)")
+	}
+	a := acs.New(acfg)
 	if err := a.Start(ctx); err != nil {
 		acsLn.Close()
 		apiLn.Close()

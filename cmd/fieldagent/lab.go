@@ -92,6 +92,10 @@ func runLabDemo(ctx context.Context, opts *labDemoOptions) error {
 	cfg := *f.Config()
 	cfg.ACS.ConnectionRequestUsername = "fieldagent-lab"
 	cfg.ACS.ConnectionRequestPassword = secret.New(randomToken())
+	// The lab gateway authenticates to the ACS with HTTP Digest, as a
+	// gateway in the field would.
+	cfg.ACS.CPEUsername = "cpe-lab"
+	cfg.ACS.CPEPassword = secret.New(randomToken())
 	cfg.Workflow.InformTimeout = 30 * time.Second
 	cfg.Workflow.LOIDTimeout = 20 * time.Second
 	cfg.Workflow.WANTimeout = 20 * time.Second
@@ -107,6 +111,8 @@ func runLabDemo(ctx context.Context, opts *labDemoOptions) error {
 
 	site, err := testlab.Start(actx, testlab.Config{
 		ACSURL:          "http://" + ln.Addr().String() + "/",
+		ACSUsername:     cfg.ACS.CPEUsername,
+		ACSPassword:     cfg.ACS.CPEPassword,
 		ConnReqUsername: cfg.ACS.ConnectionRequestUsername,
 		ConnReqPassword: cfg.ACS.ConnectionRequestPassword,
 		PPPoEPassword:   secret.New(opts.PPPoEPassword),

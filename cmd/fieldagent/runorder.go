@@ -33,12 +33,7 @@ type orderRun struct {
 
 // startACS serves an ACS on ln until ctx ends.
 func startACS(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slog.Logger) *acs.Server {
-	a := acs.New(acs.Config{
-		Logger: logger.With("component", "acs"),
-		ConnectionRequestAuth: func(string) (string, secret.Secret) {
-			return cfg.ACS.ConnectionRequestUsername, cfg.ACS.ConnectionRequestPassword
-		},
-	})
+	a := acs.New(acsConfig(cfg, logger))
 	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
@@ -48,6 +43,22 @@ func startACS(ctx context.Context, cfg *config.Config, ln net.Listener, logger *
 		_ = srv.Shutdown(sctx)
 	}()
 	return a
+}
+
+// acsConfig is the ACS configuration that every command uses.
+func acsConfig(cfg *config.Config, logger *slog.Logger) acs.Config {
+	c := acs.Config{
+		Logger: logger.With("component", "acs"),
+		ConnectionRequestAuth: func(string) (string, secret.Secret) {
+			return cfg.ACS.ConnectionRequestUsername, cfg.ACS.ConnectionRequestPassword
+		},
+	}
+	if !cfg.ACS.CPEPassword.IsZero() {
+		c.CPEAuth = func(string) (string, secret.Secret, bool) {
+			return cfg.ACS.CPEUsername, cfg.ACS.CPEPassword, true
+		}
+	}
+	return c
 }
 
 // executeOrder runs one order and prints it as it goes (table) or at the end

@@ -50,6 +50,10 @@ type Config struct {
 	Vendor, Model, OUI, ProductClass, Serial, Firmware, Hardware string
 	// Access is lan, adsl, epon or gpon.
 	Access string
+	// ACSUsername and ACSPassword, if set, are what the gateway answers
+	// the ACS's HTTP authentication challenge with.
+	ACSUsername string
+	ACSPassword secret.Secret
 	// ConnReqUsername and ConnReqPassword protect connection requests.
 	ConnReqUsername string
 	ConnReqPassword secret.Secret
@@ -98,6 +102,8 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	e, err := cpe.New(cpe.Config{
 		ACSURL:          cfg.ACSURL,
+		ACSUsername:     cfg.ACSUsername,
+		ACSPassword:     cfg.ACSPassword,
 		DeviceId:        cwmp.DeviceIdStruct{Manufacturer: cfg.Vendor, OUI: cfg.OUI, ProductClass: cfg.ProductClass, SerialNumber: cfg.Serial},
 		ConnReqAddr:     "127.0.0.1:0",
 		ConnReqUsername: cfg.ConnReqUsername,
