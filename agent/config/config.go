@@ -86,6 +86,14 @@ type ACS struct {
 	APIURL string `yaml:"api_url"`
 	// APIToken authenticates callers of the device API.
 	APIToken secret.Secret `yaml:"api_token"`
+	// FilesDir, if set, is served under /files/ on the ACS listener for
+	// the Download RPC (firmware images, configuration files); each file
+	// only to the device a download names, with one-time credentials.
+	FilesDir string `yaml:"files_dir"`
+	// FilesURL is how devices reach FilesDir, e.g.
+	// http://192.0.2.10:7547/files/ (the laptop's address on the
+	// customer's LAN).
+	FilesURL string `yaml:"files_url"`
 }
 
 // Workflow configures an order run.
@@ -437,6 +445,11 @@ func (c *Config) Validate() error {
 	}
 	if err := checkURL(c.ACS.APIURL); err != nil {
 		return bad("acs.api_url", "%v", err)
+	}
+	if c.ACS.FilesDir != "" {
+		if err := checkURL(c.ACS.FilesURL); err != nil {
+			return bad("acs.files_url", "%v (required with acs.files_dir: how devices reach the files)", err)
+		}
 	}
 	if (c.ACS.TLSCert == "") != (c.ACS.TLSKey == "") {
 		return bad("acs.tls_cert", "tls_cert and tls_key go together: set both for HTTPS, or neither")

@@ -175,14 +175,17 @@ func (c *Client) Reboot(ctx context.Context, id, commandKey string) error {
 }
 
 // Download asks the device to download a file; it returns the Download
-// status (0 done, 1 will complete later with a TransferComplete).
-func (c *Client) Download(ctx context.Context, id string, d DownloadRequest) (int, error) {
+// status (0 done, 1 will complete later with a TransferComplete) and the
+// command key that TransferComplete carries. With d.Wait the API waits for
+// the TransferComplete and returns 0, or the transfer's fault.
+func (c *Client) Download(ctx context.Context, id string, d DownloadRequest) (int, string, error) {
 	var out struct {
-		Status int `json:"status"`
+		Status     int    `json:"status"`
+		CommandKey string `json:"command_key"`
 	}
 	err := c.do(ctx, http.MethodPost, devPath(id, "download"), opRequest{
-		URL: d.URL, FileType: d.FileType, FileSize: d.FileSize, TargetFileName: d.TargetFileName,
+		URL: d.URL, File: d.File, Wait: d.Wait, FileType: d.FileType, FileSize: d.FileSize, TargetFileName: d.TargetFileName,
 		Username: d.Username, Password: d.Password.Reveal(), CommandKey: d.CommandKey,
 	}, &out)
-	return out.Status, err
+	return out.Status, out.CommandKey, err
 }

@@ -22,12 +22,17 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -54,6 +59,12 @@ type deviceACS interface {
 	Devices() []acs.Device
 	Device(id string) (acs.Device, bool)
 	Do(ctx context.Context, deviceID string, req cwmp.Message) (cwmp.Message, error)
+	WaitTransferComplete(ctx context.Context, deviceID, commandKey string) (cwmp.TransferComplete, error)
+}
+
+// fileRegistry is the subset of acs.FileServer the device API uses.
+type fileRegistry interface {
+	Register(name, deviceID, user string, pass secret.Secret)
 }
 
 // DeviceView is a device as the API shows it.
@@ -90,9 +101,13 @@ type Parameter struct {
 	Writable *bool  `json:"writable,omitempty"`
 }
 
-// DownloadRequest asks a device to download a file (TR-069 Download RPC).
+// DownloadRequest asks a device to download a file (TR-069 Download RPC):
+// from URL, or a File that this ACS serves, which the API makes available
+// to that device alone with one-time credentials.
 type DownloadRequest struct {
 	URL            string        `json:"url"`
+	File           string        `json:"file,omitempty"`
+	Wait           bool          `json:"wait,omitempty"`
 	FileType       string        `json:"file_type"`
 	FileSize       uint32        `json:"file_size,omitempty"`
 	TargetFileName string        `json:"target_file_name,omitempty"`
@@ -116,7 +131,13 @@ type Devices struct {
 	Timeout time.Duration
 	// Logger, if nil, discards.
 	Logger *slog.Logger
-	mux    *http.ServeMux
+	// Files, FilesDir and FilesURL, if set, let a download name a file of
+	// FilesDir that the ACS serves at FilesURL (as devices reach it, e.g.
+	// http://192.0.2.10:7547/files/).
+	Files    fileRegistry
+	FilesDir string
+	FilesURL string
+	mux      *http.ServeMux
 }
 
 // NewDevices returns the API over a (an *acs.Server) that accepts callers
@@ -181,6 +202,8 @@ type opRequest struct {
 	TargetFileName string      `json:"target_file_name"`
 	Username       string      `json:"username"`
 	Password       string      `json:"password"`
+	File           string      `json:"file"`
+	Wait           bool        `json:"wait"`
 }
 
 func (h *Devices) op(w http.ResponseWriter, r *http.Request) {
@@ -235,9 +258,18 @@ func (h *Devices) op(w http.ResponseWriter, r *http.Request) {
 	case "reboot":
 		msg = &cwmp.Reboot{CommandKey: req.CommandKey}
 	case "download":
+		if req.File != "" {
+			if err := h.serveFile(id, &req); err != nil {
+				writeErr(w, http.StatusBadRequest, KindBadRequest, err.Error(), 0)
+				return
+			}
+		}
 		if req.URL == "" || req.FileType == "" {
-			writeErr(w, http.StatusBadRequest, KindBadRequest, `url and file_type are required (file_type e.g. "1 Firmware Upgrade Image")`, 0)
+			writeErr(w, http.StatusBadRequest, KindBadRequest, `url (or file) and file_type are required (file_type e.g. "1 Firmware Upgrade Image")`, 0)
 			return
+		}
+		if req.CommandKey == "" {
+			req.CommandKey = "fieldagent-download-" + randomHex(4)
 		}
 		msg = &cwmp.Download{CommandKey: req.CommandKey, FileType: req.FileType, URL: req.URL, Username: req.Username,
 			Password: req.Password, FileSize: req.FileSize, TargetFileName: req.TargetFileName}
@@ -278,10 +310,53 @@ func (h *Devices) op(w http.ResponseWriter, r *http.Request) {
 	case *cwmp.DeleteObjectResponse:
 		writeJSON(w, http.StatusOK, map[string]any{"status": m.Status})
 	case *cwmp.DownloadResponse:
-		writeJSON(w, http.StatusOK, map[string]any{"status": m.Status})
+		if m.Status == 1 && req.Wait {
+			if _, err := h.acs.WaitTransferComplete(ctx, id, req.CommandKey); err != nil {
+				var f *cwmp.Fault
+				if errors.As(err, &f) {
+					writeErr(w, http.StatusUnprocessableEntity, KindCWMPFault, "the transfer failed: "+f.Error(), f.Code)
+					return
+				}
+				h.deviceErr(w, id, op, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"status": 0, "command_key": req.CommandKey})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"status": m.Status, "command_key": req.CommandKey})
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"status": 0})
 	}
+}
+
+// serveFile makes a file of FilesDir available to one device with fresh
+// credentials and points the request at it.
+func (h *Devices) serveFile(id string, req *opRequest) error {
+	if h.Files == nil || h.FilesDir == "" || h.FilesURL == "" {
+		return errors.New("file: this ACS serves no files: set acs.files_dir and acs.files_url")
+	}
+	if req.File != filepath.Base(req.File) || strings.HasPrefix(req.File, ".") {
+		return fmt.Errorf("file: %q must be a plain file name in acs.files_dir", req.File)
+	}
+	fi, err := os.Stat(filepath.Join(h.FilesDir, req.File))
+	if err != nil || !fi.Mode().IsRegular() {
+		return fmt.Errorf("file: %q is not a file in acs.files_dir", req.File)
+	}
+	user := "dl-" + randomHex(4)
+	pass := secret.New(randomHex(16))
+	h.Files.Register(req.File, id, user, pass)
+	req.URL = strings.TrimRight(h.FilesURL, "/") + "/" + url.PathEscape(req.File)
+	req.Username, req.Password = user, pass.Reveal()
+	if req.FileSize == 0 && fi.Size() < 1<<32 {
+		req.FileSize = uint32(fi.Size())
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (h *Devices) deviceErr(w http.ResponseWriter, id, op string, err error) {

@@ -3,7 +3,9 @@ package server_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"fieldagent/agent/server"
 	"fieldagent/agent/store"
 	"fieldagent/testlab"
+	"fieldagent/testlab/e8sim"
 	"fieldagent/tr069/acs"
 )
 
@@ -175,5 +178,69 @@ func TestStoreRegistryKeepsDevicesAcrossRestarts(t *testing.T) {
 	}
 	if strings.Contains(dump.String(), "cr-secret-never-stored") {
 		t.Error("the connection-request password reached the store")
+	}
+}
+
+func TestDownloadFirmwareFromFilesDir(t *testing.T) {
+	bg, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	dir := t.TempDir()
+	model := "ZXHN F650"
+	if err := os.WriteFile(filepath.Join(dir, "F650-V3.bin"), e8sim.MakeFirmware(model, "V3.0.0", 8192), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "HG-V9.bin"), e8sim.MakeFirmware("HG8245", "V9", 512), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cr := secret.New("cr-test")
+	a := acs.New(acs.Config{ConnectionRequestAuth: func(string) (string, secret.Secret) { return "lab", cr }})
+	fs := acs.NewFileServer(dir, nil)
+	mux := http.NewServeMux()
+	mux.Handle("/", a)
+	mux.Handle("/files/", http.StripPrefix("/files/", fs))
+	acsSrv := httptest.NewServer(mux)
+	t.Cleanup(acsSrv.Close)
+	site, err := testlab.Start(bg, testlab.Config{ACSURL: acsSrv.URL + "/", ConnReqUsername: "lab", ConnReqPassword: cr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(site.Close)
+	d, err := a.WaitDevice(ctx(t), func(acs.Device) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := server.NewDevices(a, secret.New("tok"))
+	api.Files, api.FilesDir, api.FilesURL = fs, dir, acsSrv.URL+"/files/"
+	apiSrv := httptest.NewServer(api)
+	t.Cleanup(apiSrv.Close)
+	c := &server.Client{BaseURL: apiSrv.URL, Token: secret.New("tok")}
+
+	st, _, err := c.Download(ctx(t), d.ID, server.DownloadRequest{File: "F650-V3.bin", FileType: "1 Firmware Upgrade Image", Wait: true})
+	if err != nil || st != 0 {
+		t.Fatalf("Download = %d, %v", st, err)
+	}
+	if v := site.Gateway.Tree().Value("InternetGatewayDevice.DeviceInfo.SoftwareVersion"); v != "V3.0.0" {
+		t.Errorf("SoftwareVersion after the upgrade = %q, want V3.0.0", v)
+	}
+	// An image for another model: the gateway refuses it (9018) and says so.
+	_, _, err = c.Download(ctx(t), d.ID, server.DownloadRequest{File: "HG-V9.bin", FileType: "1 Firmware Upgrade Image", Wait: true})
+	var ae *server.APIError
+	if !errors.As(err, &ae) || ae.FaultCode != 9018 {
+		t.Errorf("wrong-model image: %v, want transfer fault 9018", err)
+	}
+	if _, _, err := c.Download(ctx(t), d.ID, server.DownloadRequest{File: "../etc/passwd", FileType: "1 Firmware Upgrade Image"}); !errors.Is(err, server.ErrBadRequest) {
+		t.Errorf("path outside files_dir: %v, want ErrBadRequest", err)
+	}
+	if _, _, err := c.Download(ctx(t), d.ID, server.DownloadRequest{File: "missing.bin", FileType: "1 Firmware Upgrade Image"}); !errors.Is(err, server.ErrBadRequest) {
+		t.Errorf("missing file: %v, want ErrBadRequest", err)
+	}
+	// The file is for that device only: no credentials, no file.
+	resp, err := http.Get(acsSrv.URL + "/files/F650-V3.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusNotFound {
+		t.Errorf("anonymous GET of a served file: %d, want 401 or 404", resp.StatusCode)
 	}
 }

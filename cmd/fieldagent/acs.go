@@ -102,11 +102,20 @@ func runACSServe(ctx context.Context, opts *acsServeOptions) error {
 		return fmt.Errorf("load the device registry: %w", err)
 	}
 
+	var handler http.Handler = a
 	api := server.NewDevices(a, cfg.ACS.APIToken)
+	if cfg.ACS.FilesDir != "" {
+		fs := acs.NewFileServer(cfg.ACS.FilesDir, logger.With("component", "files"))
+		mux := http.NewServeMux()
+		mux.Handle("/", a)
+		mux.Handle("/files/", http.StripPrefix("/files/", fs))
+		handler = mux
+		api.Files, api.FilesDir, api.FilesURL = fs, cfg.ACS.FilesDir, cfg.ACS.FilesURL
+	}
 	api.Logger = logger.With("component", "api")
 	api.Timeout = cfg.Workflow.StepTimeout * 2
 
-	acsSrv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
+	acsSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
 	apiSrv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() {

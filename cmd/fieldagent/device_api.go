@@ -95,9 +95,11 @@ func newDeviceAPICmds(f *Factory) []*cobra.Command {
 			}),
 		mk("reboot ID", "Reboot a device (it informs again with 1 BOOT)",
 			"  fieldagent device reboot 00D0D0-F650-ZTEG1A2B3C4D", cobra.ExactArgs(1), nil),
-		mk("download ID URL", "Make a device download a file (firmware or config) with the Download RPC",
-			"  fieldagent device download 00D0D0-F650-ZTEG1A2B3C4D http://10.0.0.5:7549/files/F650-V2.2.bin --file-type '1 Firmware Upgrade Image' --file-size 16777216",
-			cobra.ExactArgs(2), func(c *cobra.Command, o *deviceOptions) {
+		mk("download ID [URL]", "Make a device download a file (firmware or config) with the Download RPC",
+			"  # a file of acs.files_dir, served to this device alone; wait for its TransferComplete\n  fieldagent device download 00D0D0-F650-ZTEG1A2B3C4D --file F650-V2.2.bin --wait\n  # any URL the device can reach\n  fieldagent device download 00D0D0-F650-ZTEG1A2B3C4D http://files.example/F650-V2.2.bin --file-size 16777216",
+			cobra.RangeArgs(1, 2), func(c *cobra.Command, o *deviceOptions) {
+				c.Flags().StringVar(&o.DL.File, "file", "", "a file of acs.files_dir (instead of URL)")
+				c.Flags().BoolVar(&o.DL.Wait, "wait", false, "wait for the device's TransferComplete and report its result")
 				c.Flags().StringVar(&o.DL.FileType, "file-type", "1 Firmware Upgrade Image", `TR-069 file type: "1 Firmware Upgrade Image", "3 Vendor Configuration File", ...`)
 				c.Flags().Uint32Var(&o.DL.FileSize, "file-size", 0, "file size in bytes (0: unknown)")
 				c.Flags().StringVar(&o.DL.TargetFileName, "target", "", "target file name on the device")
@@ -218,7 +220,12 @@ func runDevice(ctx context.Context, o *deviceOptions) error {
 		}
 		return done(f, map[string]any{"device": o.ID, "rebooting": true}, o.ID+" is rebooting; it informs again with 1 BOOT")
 	case "download":
-		o.DL.URL = o.Args[0]
+		if len(o.Args) == 1 {
+			o.DL.URL = o.Args[0]
+		}
+		if (o.DL.URL == "") == (o.DL.File == "") {
+			return &usageError{errors.New("download: give either a URL or --file NAME")}
+		}
 		if o.DLPass != "" {
 			pw, err := secret.Parse(o.DLPass)
 			if err != nil {
@@ -226,15 +233,15 @@ func runDevice(ctx context.Context, o *deviceOptions) error {
 			}
 			o.DL.Password = pw
 		}
-		st, err := c.Download(ctx, o.ID, o.DL)
+		st, key, err := c.Download(ctx, o.ID, o.DL)
 		if err != nil {
 			return err
 		}
 		msg := "download finished"
 		if st == 1 {
-			msg = "download started; the device reports the result with TransferComplete"
+			msg = "download started; the device reports the result with TransferComplete (command key " + key + ")"
 		}
-		return done(f, map[string]any{"device": o.ID, "status": st}, msg)
+		return done(f, map[string]any{"device": o.ID, "status": st, "command_key": key}, msg)
 	}
 	return nil
 }

@@ -112,9 +112,10 @@ func New(cfg Config) (*Gateway, error) {
 			devInfo + "HardwareVersion", devInfo + "SoftwareVersion", devInfo + "ProvisioningCode",
 			mgmt + "ParameterKey", wanDev + "WANCommonInterfaceConfig.WANAccessType",
 		},
-		Logger:    g.log,
-		OnSet:     g.onSet,
-		Namespace: cwmp.NS10,
+		Logger:     g.log,
+		OnSet:      g.onSet,
+		OnDownload: g.onDownload,
+		Namespace:  cwmp.NS10,
 	}, g.tree)
 	if err != nil {
 		return nil, fmt.Errorf("e8sim: %w", err)
@@ -187,6 +188,48 @@ func (g *Gateway) Run(ctx context.Context) error {
 	err := g.engine.Run(ctx)
 	g.wg.Wait()
 	return err
+}
+
+// FirmwareMagic starts a simulated firmware image: "FA-FIRMWARE <model>
+// <version>\n" (the model may hold spaces, the version not) and then any
+// bytes. MakeFirmware builds one.
+const FirmwareMagic = "FA-FIRMWARE"
+
+// MakeFirmware returns a simulated firmware image for model and version.
+func MakeFirmware(model, version string, size int) []byte {
+	b := []byte(fmt.Sprintf("%s %s %s\n", FirmwareMagic, model, version))
+	for len(b) < size {
+		b = append(b, byte(len(b)))
+	}
+	return b
+}
+
+// onDownload fetches the file like a gateway does and, for a firmware image
+// made for this model, installs it: SoftwareVersion reports the new version.
+func (g *Gateway) onDownload(ctx context.Context, d cwmp.Download) error {
+	data, err := g.engine.Fetch(ctx, d, 0)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(d.FileType, "1 ") {
+		g.log.Info("e8sim: configuration file received", "bytes", len(data))
+		return nil
+	}
+	line, _, _ := strings.Cut(string(data[:min(len(data), 256)]), "\n")
+	rest, ok := strings.CutPrefix(line, FirmwareMagic+" ")
+	i := strings.LastIndex(rest, " ")
+	if !ok || i <= 0 {
+		return cwmp.NewFault(cwmp.FaultDownloadCorrupted, "not a firmware image")
+	}
+	model, version := rest[:i], rest[i+1:]
+	if model != g.cfg.Model {
+		return cwmp.NewFault(cwmp.FaultDownloadCorrupted, fmt.Sprintf("image is for %s, this is a %s", model, g.cfg.Model))
+	}
+	if err := g.tree.SetValue(devInfo+"SoftwareVersion", version); err != nil {
+		return cwmp.NewFault(cwmp.FaultInternalError, err.Error())
+	}
+	g.log.Info("e8sim: firmware upgraded", "version", version)
+	return nil
 }
 
 // onSet runs after the ACS changed parameters.
