@@ -80,6 +80,11 @@ type ACS interface {
 	GetParameterNames(ctx context.Context, deviceID, path string, nextLevel bool) ([]cwmp.ParameterInfoStruct, error)
 	AddObject(ctx context.Context, deviceID, objectName, key string) (uint32, error)
 	DeleteObject(ctx context.Context, deviceID, objectName, key string) error
+	Reboot(ctx context.Context, deviceID, commandKey string) error
+	FactoryReset(ctx context.Context, deviceID string) error
+	Download(ctx context.Context, deviceID string, d cwmp.Download) (cwmp.DownloadResponse, error)
+	WaitTransferComplete(ctx context.Context, deviceID, commandKey string) (cwmp.TransferComplete, error)
+	WaitInform(ctx context.Context, deviceID, eventCode string, after time.Time) (acs.Device, error)
 }
 
 // StepEvent reports progress to the caller (the CLI prints it as it goes).

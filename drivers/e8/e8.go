@@ -4,19 +4,30 @@
 //
 //   - identity from InternetGatewayDevice.DeviceInfo and the access type from
 //     WANDevice.1.WANCommonInterfaceConfig.WANAccessType;
-//   - routed internet as a WANPPPConnection (IP_Routed, NAT, service list
-//     INTERNET) under WANDevice.1.WANConnectionDevice.1;
+//   - internet as a WANPPPConnection (IP_Routed with NAT, or PPPoE_Bridged)
+//     with service list INTERNET, bound to LAN1-3 and SSID1 through
+//     X_CT-COM_LanInterface, on the VLAN of X_CT-COM_WANGponLinkConfig /
+//     X_CT-COM_WANEponLinkConfig (the connection's own X_CT-COM_VLANIDMark on
+//     LAN and ADSL uplinks);
+//   - IPTV as a bridged WANIPConnection on its own WAN connection device and
+//     VLAN, service list OTHER, bound to LAN4, with
+//     Services.X_CT-COM_IPTV IGMP snooping/proxy;
+//   - Wi-Fi (SSID, key, channel), status getters (WAN list, optical readings
+//     decoded by a per-vendor OpticalProfile, DSL line, LAN ports, Wi-Fi,
+//     LAN hosts), firmware upgrade through Download, reboot, factory reset;
 //   - LOID registration with the operator's ITMS through
-//     InternetGatewayDevice.X_CT-COM_UserInfo (UserName, Password, Status,
-//     Result).
+//     InternetGatewayDevice.X_CT-COM_UserInfo (UserName, UserId, Status,
+//     Result, Limit, Times).
 //
-// Every change returns a drivers.Undo so that the workflow can roll back a
-// half-finished install.
+// Every change is a transaction (drivers/cwmptx): the objects it touches are
+// snapshotted, the change is applied, read back and verified, and on any
+// failure the snapshot is restored and a *drivers.RestoreError reports both.
+// Every change returns a drivers.Undo that restores the snapshot, so that the
+// workflow can roll back a half-finished install.
 package e8
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -24,6 +35,7 @@ import (
 	"time"
 
 	"fieldagent/drivers"
+	"fieldagent/tr069/acs"
 	"fieldagent/tr069/cwmp"
 )
 
@@ -36,6 +48,11 @@ const (
 	WANPPPTable = WANConnDev + "WANPPPConnection."
 	UserInfo    = Root + "X_CT-COM_UserInfo."
 	LANDefault  = Root + "LANDevice.1.LANEthernetInterfaceConfig.1"
+	LANDev      = Root + "LANDevice.1."
+	LANEthernet = LANDev + "LANEthernetInterfaceConfig."
+	WLANConfig  = LANDev + "WLANConfiguration."
+	IPTVService = Root + "Services.X_CT-COM_IPTV."
+	WANConnDevs = WANDevice + "WANConnectionDevice."
 )
 
 // LOID registration states as the gateway reports them in
@@ -59,6 +76,11 @@ type acsClient interface {
 	GetParameterNames(ctx context.Context, deviceID, path string, nextLevel bool) ([]cwmp.ParameterInfoStruct, error)
 	AddObject(ctx context.Context, deviceID, objectName, key string) (uint32, error)
 	DeleteObject(ctx context.Context, deviceID, objectName, key string) error
+	Reboot(ctx context.Context, deviceID, commandKey string) error
+	FactoryReset(ctx context.Context, deviceID string) error
+	Download(ctx context.Context, deviceID string, d cwmp.Download) (cwmp.DownloadResponse, error)
+	WaitTransferComplete(ctx context.Context, deviceID, commandKey string) (cwmp.TransferComplete, error)
+	WaitInform(ctx context.Context, deviceID, eventCode string, after time.Time) (acs.Device, error)
 }
 
 // Driver drives one e8 gateway known to an ACS.
@@ -69,6 +91,14 @@ type Driver struct {
 	Logger *slog.Logger
 	// PollInterval is how often Wait* re-read the device; zero means 500ms.
 	PollInterval time.Duration
+	// RestoreTimeout bounds the rollback after a failed change, which runs
+	// even when the caller's ctx has ended; zero means 30s.
+	RestoreTimeout time.Duration
+	// Optical, if set, decodes the optical readings; nil picks the profile
+	// by the gateway's manufacturer (see OpticalProfileFor).
+	OpticalProfile *OpticalProfile
+	// Now, if nil, is time.Now.
+	Now func() time.Time
 	// wanPath is the WANPPPConnection instance this driver created or found.
 	wanPath string
 }
@@ -136,112 +166,6 @@ func accessType(v string) string {
 	return strings.ToLower(v)
 }
 
-// pppFields are the WANPPPConnection parameters ConfigurePPPoE writes,
-// besides the write-only Password.
-var pppFields = []string{"ConnectionType", "NATEnabled", "Username", "X_CT-COM_ServiceList", "X_CT-COM_LanInterface", "Enable"}
-
-// findInternetWAN returns the WANPPPConnection instance that already carries
-// the INTERNET service, or "".
-func (d *Driver) findInternetWAN(ctx context.Context) (string, error) {
-	infos, err := d.acs.GetParameterNames(ctx, d.deviceID, WANPPPTable, true)
-	if err != nil {
-		return "", fmt.Errorf("list WAN connections: %w", err)
-	}
-	for _, in := range infos {
-		if !strings.HasSuffix(in.Name, ".") {
-			continue
-		}
-		m, err := d.get(ctx, in.Name+"X_CT-COM_ServiceList")
-		if err != nil {
-			return "", fmt.Errorf("read %s: %w", in.Name, err)
-		}
-		if strings.Contains(strings.ToUpper(m[in.Name+"X_CT-COM_ServiceList"]), "INTERNET") {
-			return in.Name, nil
-		}
-	}
-	return "", nil
-}
-
-// ConfigurePPPoE configures routed internet: a WANPPPConnection in IP_Routed
-// mode with NAT and the INTERNET service, dialled with the given account. A
-// connection that already carries INTERNET is reconfigured rather than
-// duplicated, so running an order twice leaves one internet WAN. The Undo
-// deletes a connection this call created, or restores the previous values of
-// one it changed (all but the write-only password, which no gateway reveals).
-func (d *Driver) ConfigurePPPoE(ctx context.Context, cfg drivers.PPPoEConfig) (drivers.Undo, error) {
-	if cfg.Username == "" || cfg.Password.IsZero() {
-		return nil, errors.New("configure pppoe: the order has no PPPoE account or password")
-	}
-	path, err := d.findInternetWAN(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("configure pppoe: %w", err)
-	}
-	var undo drivers.Undo
-	if path == "" {
-		n, err := d.acs.AddObject(ctx, d.deviceID, WANPPPTable, "fieldagent-wan")
-		if err != nil {
-			return nil, fmt.Errorf("configure pppoe: add WANPPPConnection: %w", err)
-		}
-		path = WANPPPTable + strconv.FormatUint(uint64(n), 10) + "."
-		undo = func(ctx context.Context) error {
-			if err := d.acs.DeleteObject(ctx, d.deviceID, path, "fieldagent-rollback"); err != nil {
-				return fmt.Errorf("roll back %s: %w", path, err)
-			}
-			d.log().Info("rolled back WAN connection", "device", d.deviceID, "path", path)
-			return nil
-		}
-	} else {
-		names := make([]string, len(pppFields))
-		for i, f := range pppFields {
-			names[i] = path + f
-		}
-		prev, err := d.get(ctx, names...)
-		if err != nil {
-			return nil, fmt.Errorf("configure pppoe: read %s: %w", path, err)
-		}
-		undo = func(ctx context.Context) error {
-			var ps []cwmp.ParameterValueStruct
-			for _, f := range pppFields {
-				ps = append(ps, cwmp.ParameterValueStruct{Name: path + f, Value: prev[path+f], Type: pppType(f)})
-			}
-			if err := d.acs.SetParameterValues(ctx, d.deviceID, ps, "fieldagent-rollback"); err != nil {
-				return fmt.Errorf("roll back %s: %w", path, err)
-			}
-			d.log().Info("restored WAN connection", "device", d.deviceID, "path", path)
-			return nil
-		}
-		d.log().Info("reconfiguring the existing internet WAN", "device", d.deviceID, "path", path)
-	}
-	params := []cwmp.ParameterValueStruct{
-		{Name: path + "ConnectionType", Value: "IP_Routed", Type: "xsd:string"},
-		{Name: path + "NATEnabled", Value: "1", Type: "xsd:boolean"},
-		{Name: path + "Username", Value: cfg.Username, Type: "xsd:string"},
-		{Name: path + "Password", Value: cfg.Password.Reveal(), Type: "xsd:string"},
-		{Name: path + "X_CT-COM_ServiceList", Value: "INTERNET", Type: "xsd:string"},
-		{Name: path + "X_CT-COM_LanInterface", Value: LANDefault, Type: "xsd:string"},
-		{Name: path + "Enable", Value: "1", Type: "xsd:boolean"},
-	}
-	if err := d.acs.SetParameterValues(ctx, d.deviceID, params, "fieldagent-wan"); err != nil {
-		// SetParameterValues is atomic on the device, but a connection this
-		// call created is left unconfigured: remove it before reporting.
-		if uerr := undo(context.WithoutCancel(ctx)); uerr != nil {
-			err = errors.Join(err, uerr)
-		}
-		return nil, fmt.Errorf("configure pppoe on %s: %w", path, err)
-	}
-	d.wanPath = path
-	d.log().Info("configured PPPoE WAN", "device", d.deviceID, "path", path, "user", cfg.Username)
-	return undo, nil
-}
-
-func pppType(field string) string {
-	switch field {
-	case "NATEnabled", "Enable":
-		return "xsd:boolean"
-	}
-	return "xsd:string"
-}
-
 // WANStatus reads the state of the PPPoE connection this driver configured,
 // or of the first one when it configured none.
 func (d *Driver) WANStatus(ctx context.Context) (drivers.WANStatus, error) {
@@ -300,72 +224,6 @@ func (d *Driver) WaitWANUp(ctx context.Context) (drivers.WANStatus, error) {
 			return s, fmt.Errorf("%w: WAN is %s (last error %s)", drivers.ErrTimeout, orNone(s.Status), orNone(s.LastError))
 		}
 	}
-}
-
-// RegisterLOID writes the LOID and its password to X_CT-COM_UserInfo, which
-// makes the gateway register with ITMS, and polls Status/Result until ITMS
-// answers or ctx ends. The Undo clears the LOID on the gateway.
-func (d *Driver) RegisterLOID(ctx context.Context, loid, password string) (drivers.LOIDResult, drivers.Undo, error) {
-	if loid == "" {
-		return drivers.LOIDResult{}, nil, errors.New("register loid: the order has no LOID")
-	}
-	params := []cwmp.ParameterValueStruct{
-		{Name: UserInfo + "UserName", Value: loid, Type: "xsd:string"},
-		{Name: UserInfo + "Password", Value: password, Type: "xsd:string"},
-	}
-	if err := d.acs.SetParameterValues(ctx, d.deviceID, params, "fieldagent-loid"); err != nil {
-		return drivers.LOIDResult{}, nil, fmt.Errorf("register loid: %w", err)
-	}
-	undo := func(ctx context.Context) error {
-		return d.acs.SetParameterValues(ctx, d.deviceID, []cwmp.ParameterValueStruct{
-			{Name: UserInfo + "UserName", Value: "", Type: "xsd:string"},
-			{Name: UserInfo + "Password", Value: "", Type: "xsd:string"},
-		}, "fieldagent-rollback")
-	}
-	var last drivers.LOIDResult
-	for {
-		m, err := d.get(ctx, UserInfo+"Status", UserInfo+"Result")
-		if err != nil {
-			return last, undo, fmt.Errorf("register loid: read status: %w", err)
-		}
-		last = loidResult(m[UserInfo+"Status"], m[UserInfo+"Result"])
-		if last.Registered {
-			return last, undo, nil
-		}
-		if (last.Status != LOIDStatusNotAttempted && last.Status != LOIDStatusRegistered) || last.Result == LOIDResultFailed {
-			return last, undo, fmt.Errorf("%w: %s", drivers.ErrLOIDRejected, last.Detail)
-		}
-		if err := d.sleep(ctx); err != nil {
-			return last, undo, fmt.Errorf("%w: loid registration: %s", drivers.ErrTimeout, last.Detail)
-		}
-	}
-}
-
-func loidResult(status, result string) drivers.LOIDResult {
-	r := drivers.LOIDResult{Status: status, Result: result}
-	switch status {
-	case LOIDStatusRegistered:
-		switch result {
-		case LOIDResultSuccess:
-			r.Registered = true
-			r.Detail = "registered with ITMS; service delivered"
-		case LOIDResultFailed:
-			r.Detail = "registered with ITMS but service delivery failed: ask ITMS support to re-deliver the work order"
-		default:
-			r.Detail = "registered with ITMS; service delivery in progress"
-		}
-	case LOIDStatusNoSuchLOID:
-		r.Detail = "ITMS does not know this LOID: check the LOID on the order"
-	case LOIDStatusBadPassword:
-		r.Detail = "ITMS rejected the LOID password: check the password on the order"
-	case LOIDStatusTimeout:
-		r.Detail = "registration timed out: check the optical line and that the ONU is authorised on the OLT"
-	case LOIDStatusTaken:
-		r.Detail = "the LOID is already bound to another gateway: ask ITMS support to release it"
-	default:
-		r.Detail = "registration in progress"
-	}
-	return r
 }
 
 func (d *Driver) sleep(ctx context.Context) error {

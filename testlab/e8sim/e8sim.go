@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -62,6 +63,11 @@ type Config struct {
 	OperatorToken secret.Secret
 	// RxPowerDBm is the optical receive power for EPON/GPON (default -18.5).
 	RxPowerDBm float64
+	// OpticalEncoding is how the optical readings are written: "" or "dbm"
+	// as decimal text (dBm, °C, V, mA), "sff8472" as the raw transceiver
+	// units some vendors pass through (power in 0.1 µW, temperature in
+	// 1/256 °C, voltage in 100 µV, bias in 2 µA).
+	OpticalEncoding string
 	// Logger, if nil, discards.
 	Logger *slog.Logger
 	// HTTPClient, if nil, is a client with a 10 s timeout.
@@ -80,6 +86,47 @@ type Gateway struct {
 	runCtx context.Context
 	wans   map[string]bool // WANPPPConnection instances the ACS configured
 	wg     sync.WaitGroup
+	faults []setFault // injected SetParameterValues faults, oldest first
+}
+
+// setFault is one injected fault: the next SetParameterValues that writes a
+// parameter match accepts is refused with code.
+type setFault struct {
+	match func(name string) bool
+	code  int
+}
+
+// FailNextSet makes the next SetParameterValues fail with the CWMP fault
+// code (e.g. cwmp.FaultInternalError), as a gateway that loses its
+// configuration store half-way would. The tree is left unchanged by that
+// request, as CWMP requires.
+func (g *Gateway) FailNextSet(code int) { g.FailSetWhere(nil, code) }
+
+// FailSetWhere makes the next SetParameterValues that writes a parameter
+// match accepts fail with code; a nil match accepts every parameter.
+// Several calls queue several faults.
+func (g *Gateway) FailSetWhere(match func(name string) bool, code int) {
+	if match == nil {
+		match = func(string) bool { return true }
+	}
+	g.mu.Lock()
+	g.faults = append(g.faults, setFault{match: match, code: code})
+	g.mu.Unlock()
+}
+
+// injectedFault returns the fault queued for this request, if any.
+func (g *Gateway) injectedFault(changed []cwmp.ParameterValueStruct) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, f := range g.faults {
+		for _, p := range changed {
+			if f.match(p.Name) {
+				g.faults = append(g.faults[:i:i], g.faults[i+1:]...)
+				return cwmp.NewFault(f.code, "e8sim: injected fault")
+			}
+		}
+	}
+	return nil
 }
 
 // New builds the gateway's data model and CPE engine.
@@ -149,16 +196,61 @@ func (g *Gateway) buildModel() error {
 	}
 	switch c.Access {
 	case "epon":
-		values = append(values, [2]string{wanDev + "X_CT-COM_EponInterfaceConfig.RXPower", fmt.Sprintf("%.1f", c.RxPowerDBm)})
+		values = append(values, optical(wanDev+"X_CT-COM_EponInterfaceConfig.", c.OpticalEncoding, c.RxPowerDBm)...)
 	case "gpon":
-		values = append(values, [2]string{wanDev + "X_CT-COM_GponInterfaceConfig.RXPower", fmt.Sprintf("%.1f", c.RxPowerDBm)})
+		values = append(values, optical(wanDev+"X_CT-COM_GponInterfaceConfig.", c.OpticalEncoding, c.RxPowerDBm)...)
+	case "adsl":
+		dsl := wanDev + "WANDSLInterfaceConfig."
+		values = append(values, [][2]string{
+			{dsl + "Status", "Up"}, {dsl + "UpstreamCurrRate", "1024"}, {dsl + "DownstreamCurrRate", "20480"},
+			{dsl + "UpstreamNoiseMargin", "120"}, {dsl + "DownstreamNoiseMargin", "85"},
+			{dsl + "UpstreamAttenuation", "120"}, {dsl + "DownstreamAttenuation", "240"},
+			{dsl + "Stats.Total.CRCErrors", "3"},
+		}...)
 	}
+	values = append(values,
+		[2]string{root + "LANDevice.1.LANEthernetInterfaceConfig.1.DuplexMode", "Full"},
+		[2]string{root + "LANDevice.1.WLANConfiguration.1.Enable", "1"},
+		[2]string{root + "LANDevice.1.WLANConfiguration.1.Status", "Up"},
+		[2]string{root + "LANDevice.1.WLANConfiguration.1.SSID", "ChinaNet-" + lastN(c.Serial, 4)},
+		[2]string{root + "LANDevice.1.WLANConfiguration.1.TotalAssociations", "2"},
+	)
 	for _, kv := range values {
 		if err := g.tree.SetValue(kv[0], kv[1]); err != nil {
 			return fmt.Errorf("e8 model: %s: %w", kv[0], err)
 		}
 	}
 	return nil
+}
+
+// optical returns a PON transceiver's readings (Tx +2.5 dBm, 45.5 °C,
+// 3.3 V, 12 mA) in the vendor's encoding.
+func optical(prefix, encoding string, rxDBm float64) [][2]string {
+	const txDBm, tempC, volt, biasMA = 2.5, 45.5, 3.3, 12.0
+	if encoding == "sff8472" {
+		uw01 := func(dbm float64) string { return fmt.Sprintf("%d", int(math.Round(math.Pow(10, dbm/10)*1000*10))) }
+		return [][2]string{
+			{prefix + "Status", "Up"},
+			{prefix + "RXPower", uw01(rxDBm)}, {prefix + "TXPower", uw01(txDBm)},
+			{prefix + "TransceiverTemperature", fmt.Sprintf("%d", int(tempC*256))},
+			{prefix + "SupplyVottage", fmt.Sprintf("%d", int(volt*10000))},
+			{prefix + "BiasCurrent", fmt.Sprintf("%d", int(biasMA*500))},
+		}
+	}
+	return [][2]string{
+		{prefix + "Status", "Up"},
+		{prefix + "RXPower", fmt.Sprintf("%.1f", rxDBm)}, {prefix + "TXPower", fmt.Sprintf("%.1f", txDBm)},
+		{prefix + "TransceiverTemperature", fmt.Sprintf("%.1f", tempC)},
+		{prefix + "SupplyVottage", fmt.Sprintf("%.2f", volt)},
+		{prefix + "BiasCurrent", fmt.Sprintf("%.1f", biasMA)},
+	}
+}
+
+func lastN(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
 }
 
 func accessParam(access string) string {
@@ -229,11 +321,28 @@ func (g *Gateway) onDownload(ctx context.Context, d cwmp.Download) error {
 		return cwmp.NewFault(cwmp.FaultInternalError, err.Error())
 	}
 	g.log.Info("e8sim: firmware upgraded", "version", version)
+	// A gateway restarts into the new image: after this session's
+	// TRANSFER COMPLETE it informs "1 BOOT".
+	g.mu.Lock()
+	runCtx := g.runCtx
+	g.mu.Unlock()
+	if runCtx != nil {
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			if err := g.engine.Inform(runCtx, cwmp.EventStruct{EventCode: "1 BOOT"}); err != nil {
+				g.log.Warn("e8sim: boot inform after the upgrade failed", "err", err)
+			}
+		}()
+	}
 	return nil
 }
 
 // onSet runs after the ACS changed parameters.
 func (g *Gateway) onSet(_ context.Context, changed []cwmp.ParameterValueStruct) error {
+	if err := g.injectedFault(changed); err != nil {
+		return err
+	}
 	dial := map[string]bool{}
 	register := false
 	for _, p := range changed {
@@ -243,7 +352,7 @@ func (g *Gateway) onSet(_ context.Context, changed []cwmp.ParameterValueStruct) 
 			dial[inst] = true
 		case p.Name == userInfo+"Password":
 			register = true
-		case p.Name == userInfo+"UserName":
+		case p.Name == userInfo+"UserName", p.Name == userInfo+"UserId":
 			register = true
 		}
 	}
@@ -263,7 +372,10 @@ func (g *Gateway) onSet(_ context.Context, changed []cwmp.ParameterValueStruct) 
 		if g.tree.Value(userInfo+"UserName") == "" {
 			_ = g.tree.SetValue(userInfo+"Status", "99")
 			_ = g.tree.SetValue(userInfo+"Result", "99")
+		} else if limit, times := atoi(g.tree.Value(userInfo+"Limit")), atoi(g.tree.Value(userInfo+"Times")); limit > 0 && times >= limit {
+			g.log.Info("e8sim: LOID registration attempts exhausted", "times", times, "limit", limit)
 		} else {
+			_ = g.tree.SetValue(userInfo+"Times", fmt.Sprint(times+1))
 			_ = g.tree.SetValue(userInfo+"Status", "99")
 			_ = g.tree.SetValue(userInfo+"Result", "0")
 			g.wg.Add(1)
@@ -271,6 +383,12 @@ func (g *Gateway) onSet(_ context.Context, changed []cwmp.ParameterValueStruct) 
 		}
 	}
 	return nil
+}
+
+func atoi(s string) int {
+	var n int
+	_, _ = fmt.Sscan(s, &n)
+	return n
 }
 
 func (g *Gateway) down(inst, lastErr, status string) {
@@ -335,9 +453,15 @@ func (g *Gateway) dial(ctx context.Context, inst string) {
 }
 
 func (g *Gateway) register(ctx context.Context) {
+	// The CT specification names the LOID password UserId; older
+	// firmware used Password. Either works here.
+	pw := g.tree.Value(userInfo + "UserId")
+	if pw == "" {
+		pw = g.tree.Value(userInfo + "Password")
+	}
 	req := operator.RegisterRequest{
 		LOID:     g.tree.Value(userInfo + "UserName"),
-		Password: g.tree.Value(userInfo + "Password"),
+		Password: pw,
 		Serial:   g.cfg.Serial,
 	}
 	var resp operator.RegisterResponse

@@ -164,3 +164,23 @@ func TestReadOnlyParameterFaults(t *testing.T) {
 		t.Errorf("setting SerialNumber: %v, want fault 9008", err)
 	}
 }
+
+func TestFailNextSet(t *testing.T) {
+	a, id, gw := start(t, "lan")
+	gw.FailNextSet(cwmp.FaultInternalError)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	name := "InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID"
+	err := a.SetParameterValues(ctx, id, []cwmp.ParameterValueStruct{{Name: name, Value: "X", Type: "xsd:string"}}, "k")
+	var f *cwmp.Fault
+	if !errors.As(err, &f) || f.Code != cwmp.FaultInternalError {
+		t.Fatalf("set: %v, want fault 9002", err)
+	}
+	if v := value(t, a, id, name); v == "X" {
+		t.Error("a refused set changed the tree")
+	}
+	set(t, a, id, name, "Y") // the fault is used up
+	if v := value(t, a, id, name); v != "Y" {
+		t.Errorf("SSID = %q", v)
+	}
+}
