@@ -14,9 +14,10 @@ STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # no crasher (golang/go#75804, fixed in Go 1.27). FUZZTIME=60s still works.
 FUZZTIME      ?= 400000x
 BENCHTIME     ?= 3x
-# Debian packages the tests use: real snmpd/sshd peers, iperf3 as the speed
+# Debian packages the tests use: real snmpd/sshd peers (python3 runs the XT-2
+# CLI script behind sshd), iperf3 as the speed
 # reference, iproute2/nftables for network namespaces.
-TEST_DEBS     := snmpd snmp openssh-server openssh-client iperf3 iproute2 nftables
+TEST_DEBS     := snmpd snmp openssh-server openssh-client iperf3 iproute2 nftables python3
 
 export CGO_ENABLED ?= 0
 

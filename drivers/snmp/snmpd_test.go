@@ -56,7 +56,7 @@ func (l *lockedBuffer) String() string {
 }
 
 // freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
-func freeUDPPort(t *testing.T) int {
+func freeUDPPort(t testing.TB) int {
 	t.Helper()
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -69,7 +69,7 @@ func freeUDPPort(t *testing.T) int {
 // startSNMPD runs a private net-snmp agent on 127.0.0.1 with a v2c
 // community and a v3 authPriv user (SHA-256/AES), waits until it answers
 // and stops it at cleanup. It returns the agent's "127.0.0.1:port".
-func startSNMPD(t *testing.T) string {
+func startSNMPD(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("snmpd")
 	if err != nil {
@@ -91,7 +91,7 @@ func startSNMPD(t *testing.T) string {
 	return ""
 }
 
-func tryStartSNMPD(t *testing.T, bin string) (string, error) {
+func tryStartSNMPD(t testing.TB, bin string) (string, error) {
 	dir := t.TempDir()
 	persist := filepath.Join(dir, "persist")
 	if err := os.Mkdir(persist, 0o700); err != nil {

@@ -10,11 +10,12 @@
 // with ErrHostKeyChanged: a replaced device and an attacker look the same,
 // and only a person who knows which it is may edit known_hosts.
 //
-// The interactive CLI layer (prompts, paging, privilege levels) is a later
-// addition. It will sit on top of a shell channel of Client, seen through a
-// small Transport interface (Open, Close, Read, Write) that the channel
-// package declares, so that recorded sessions can replace SSH in its tests.
-// Run stays the way to execute a single non-interactive command.
+// The interactive CLI layer is Channel: it runs on a Transport (Open,
+// Close, Read, Write) — a ShellTransport from Client.Shell (a PTY shell on
+// the checked connection), or a Recorded session in tests — and knows the
+// device's prompts, privilege levels, pager, error lines and commit from a
+// data-driven platform definition (package platform, e.g. "xt2"). Run stays
+// the way to execute a single non-interactive command.
 package sshcli
 
 import (
@@ -54,14 +55,33 @@ var (
 	// ErrAuth means the server rejected every credential offered.
 	ErrAuth = errors.New("ssh authentication failed")
 	// ErrCommandFailed means a command ran and exited with a non-zero
-	// status (or without one); the error also wraps *ssh.ExitError or
-	// *ssh.ExitMissingError.
+	// status (or without one), and the error also wraps *ssh.ExitError or
+	// *ssh.ExitMissingError; or, on a Channel, that the device printed an
+	// error line, which the message quotes.
 	ErrCommandFailed = errors.New("ssh command failed")
 	// ErrInvalidConfig means the Config cannot be used; the message names
 	// the field to fix.
 	ErrInvalidConfig = errors.New("invalid ssh config")
-	// ErrClosed means the Client was used after Close.
+	// ErrClosed means the Client or Channel was used after Close.
 	ErrClosed = errors.New("ssh client closed")
+
+	// Errors of the interactive Channel.
+
+	// ErrNoPrompt means the device's output did not end in a prompt of any
+	// privilege level of the platform; the message quotes the last line.
+	ErrNoPrompt = errors.New("no CLI prompt found")
+	// ErrPrivilege means a privilege level could not be reached.
+	ErrPrivilege = errors.New("cannot reach privilege level")
+	// ErrConfirmation means a command asked a [Y/N] question that
+	// SendCommand does not answer; it was declined. Use SendConfirmed.
+	ErrConfirmation = errors.New("command asked for confirmation")
+	// ErrUnsupported means the platform has no such operation (for
+	// example no two-stage commit).
+	ErrUnsupported = errors.New("not supported by the platform")
+	// ErrOutOfSync means an earlier command timed out or the stream broke,
+	// so the channel no longer knows where the device's output stands;
+	// close it and open a new one.
+	ErrOutOfSync = errors.New("CLI channel out of sync")
 )
 
 // DefaultTimeout bounds dial and handshake when Config.Timeout is zero.

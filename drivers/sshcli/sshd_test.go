@@ -57,6 +57,13 @@ func keygen(t *testing.T, path string) (private []byte, public ssh.PublicKey) {
 // and kills it at cleanup.
 func startSSHD(t *testing.T) *sshd {
 	t.Helper()
+	return startSSHDWith(t, "")
+}
+
+// startSSHDWith is startSSHD with extra lines appended to sshd_config
+// (for example a ForceCommand).
+func startSSHDWith(t *testing.T, extraConfig string) *sshd {
+	t.Helper()
 	bin, err := exec.LookPath("sshd")
 	if err != nil {
 		bin = "/usr/sbin/sshd"
@@ -100,7 +107,7 @@ StrictModes no
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-`, filepath.Join(dir, "hostkey"), authorized)
+%s`, filepath.Join(dir, "hostkey"), authorized, extraConfig)
 	if err := os.WriteFile(conf, []byte(confText), 0o600); err != nil {
 		t.Fatal(err)
 	}
