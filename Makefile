@@ -63,11 +63,14 @@ fuzz: ## Run every Fuzz target for FUZZTIME each (default 400000 executions)
 .PHONY: bench
 bench: ## Run the benchmarks the issues name and print figures (speed vs iperf3)
 	@mkdir -p $(DIST)
-	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) ./diagnostics/... ./tr069/... > $(DIST)/bench.txt || { cat $(DIST)/bench.txt; exit 1; }
+	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) ./diagnostics/... ./tr069/... ./drivers/... > $(DIST)/bench.txt || { cat $(DIST)/bench.txt; exit 1; }
 	@cat $(DIST)/bench.txt
 	@awk '/^BenchmarkDownloadLoopbackOneStream/{o=$$5} /^BenchmarkDownloadLoopback-/{m=$$5} /^BenchmarkIperf3Loopback/{i=$$5} \
 	  END{ if (i>0) printf "\nspeed test vs iperf3 on loopback, same run: one stream %.2fx, default streams %.2fx (iperf3 %d Mbit/s)\n", o/i, m/i, i; \
 	       else print "\niperf3 not measured (make test-deps installs it): no ratio" }' $(DIST)/bench.txt
+	@awk '/^BenchmarkBulkWalkIFMIB\/interfaces-/{o=$$5} /^BenchmarkSnmpbulkwalk/{n=$$5} \
+	  END{ if (n>0) printf "IF-MIB bulk walk vs net-snmp snmpbulkwalk, same run: %.1fx (%d vs %d varbinds/s)\n", o/n, o, n; \
+	       else print "snmpbulkwalk not measured (make test-deps installs it): no ratio" }' $(DIST)/bench.txt
 
 .PHONY: cross
 cross: ## Static binaries for linux/amd64, linux/arm64 and linux/arm (GOARM=7) in dist/
