@@ -1,22 +1,16 @@
 package snmp
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"fieldagent/agent/secret"
+	"fieldagent/drivers/snmp/snmptest"
 )
 
 // Values configured in the test agent and asserted by the tests.
@@ -37,134 +31,14 @@ const (
 	oidSysUpTime   = ".1.3.6.1.2.1.1.3.0"
 )
 
-// lockedBuffer collects a daemon's output for the failure message.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
-func freeUDPPort(t testing.TB) int {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free UDP port: %v", err)
-	}
-	defer pc.Close()
-	return pc.LocalAddr().(*net.UDPAddr).Port
-}
-
-// startSNMPD runs a private net-snmp agent on 127.0.0.1 with a v2c
-// community and a v3 authPriv user (SHA-256/AES), waits until it answers
-// and stops it at cleanup. It returns the agent's "127.0.0.1:port".
+// startSNMPD runs a private net-snmp agent with the values above (see
+// drivers/snmp/snmptest) and returns its "127.0.0.1:port".
 func startSNMPD(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("snmpd")
-	if err != nil {
-		if _, statErr := os.Stat("/usr/sbin/snmpd"); statErr != nil {
-			t.Skip("snmpd not installed: run `make test-deps`")
-		}
-		bin = "/usr/sbin/snmpd"
-	}
-	// A port can be taken between freeUDPPort and snmpd's bind: try again.
-	var lastErr error
-	for range 3 {
-		addr, err := tryStartSNMPD(t, bin)
-		if err == nil {
-			return addr
-		}
-		lastErr = err
-	}
-	t.Fatalf("start snmpd: %v", lastErr)
-	return ""
-}
-
-func tryStartSNMPD(t testing.TB, bin string) (string, error) {
-	dir := t.TempDir()
-	persist := filepath.Join(dir, "persist")
-	if err := os.Mkdir(persist, 0o700); err != nil {
-		return "", err
-	}
-	conf := filepath.Join(dir, "snmpd.conf")
-	// createUser is read from the main config by net-snmp 5.9; the
-	// persistent directory (SNMP_PERSISTENT_DIR) keeps the agent's engine
-	// ID and localized keys out of /var/lib/snmp.
-	confText := fmt.Sprintf(`rocommunity %s 127.0.0.1
-sysLocation %s
-sysContact %s
-sysName %s
-createUser %s SHA-256 "%s" AES "%s"
-rouser %s authpriv
-`, testCommunity, testLocation, testContact, testSysName, testUser, testAuthKey, testPrivKey, testUser)
-	if err := os.WriteFile(conf, []byte(confText), 0o600); err != nil {
-		return "", err
-	}
-	port := freeUDPPort(t)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-
-	out := &lockedBuffer{}
-	cmd := exec.Command(bin, "-f", "-Lo", "-C", "-c", conf, "-p", filepath.Join(dir, "snmpd.pid"), "udp:"+addr)
-	cmd.Env = append(os.Environ(),
-		"SNMP_PERSISTENT_DIR="+persist,
-		"SNMPCONFPATH="+dir,
-		"MIBS=", "MIBDIRS="+filepath.Join(dir, "no-mibs"), // no MIB loading noise
-	)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = time.Second // do not wait for pipes held by leftover children
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		// Kill the whole process group: a forked child (sshd's per-connection
-		// process) would otherwise outlive the test and hold the output pipe.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	}
-
-	// Poll with our own client until the agent answers (bounded).
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := Dial(ctx, Target{Addr: addr, Version: V2c, Community: secret.New(testCommunity), Timeout: 200 * time.Millisecond}, nil)
-	if err != nil {
-		stop()
-		return "", err
-	}
-	defer c.Close()
-	for {
-		select {
-		case <-exited:
-			return "", fmt.Errorf("snmpd exited early:\n%s", out.String())
-		default:
-		}
-		if _, err := c.Get(ctx, oidSysName); err == nil {
-			break
-		} else if ctx.Err() != nil {
-			stop()
-			return "", fmt.Errorf("snmpd did not answer on %s: %w\n%s", addr, err, out.String())
-		}
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("snmpd output:\n%s", out.String())
-		}
+	return snmptest.Start(t, snmptest.Options{
+		Community: testCommunity, Location: testLocation, Contact: testContact, SysName: testSysName,
+		User: testUser, AuthKey: testAuthKey, PrivKey: testPrivKey,
 	})
-	return addr, nil
 }
 
 func v2cTarget(addr string) Target {
