@@ -466,6 +466,66 @@ func (c *Client) Get(ctx context.Context, oids ...string) ([]Value, error) {
 	return values, errors.Join(errs...)
 }
 
+// SetValue is one variable of a Set: its OID, its type ("Integer",
+// "OctetString", "IPAddress", "Gauge32", "TimeTicks", "ObjectIdentifier",
+// "Counter32" or "Counter64") and its value (int, uint, string or, for
+// OctetString, []byte).
+type SetValue struct {
+	OID   string
+	Type  string
+	Value any
+}
+
+var setTypes = map[string]gosnmp.Asn1BER{
+	"Integer": gosnmp.Integer, "OctetString": gosnmp.OctetString, "IPAddress": gosnmp.IPAddress,
+	"Gauge32": gosnmp.Gauge32, "TimeTicks": gosnmp.TimeTicks, "ObjectIdentifier": gosnmp.ObjectIdentifier,
+	"Counter32": gosnmp.Counter32, "Counter64": gosnmp.Counter64,
+}
+
+// Set writes the variables in one SetRequest: the agent applies all or none.
+// A refusal for a read-only object or an object outside the community's or
+// user's write view wraps ErrNoAccess (notWritable, noAccess,
+// authorizationError); a value of the wrong type or range wraps ErrAgent
+// (wrongType, wrongValue, ...). Other errors are those of Get.
+func (c *Client) Set(ctx context.Context, vs ...SetValue) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	pdus := make([]gosnmp.SnmpPDU, len(vs))
+	oids := make([]string, len(vs))
+	for i, v := range vs {
+		n, err := normalizeOID(v.OID)
+		if err != nil {
+			return err
+		}
+		t, ok := setTypes[v.Type]
+		if !ok {
+			return fmt.Errorf("%w: type %q of %s is not one of Integer, OctetString, IPAddress, Gauge32, TimeTicks, ObjectIdentifier, Counter32, Counter64", ErrInvalidOID, v.Type, n)
+		}
+		pdus[i] = gosnmp.SnmpPDU{Name: n, Type: t, Value: v.Value}
+		oids[i] = n
+	}
+	var pkt *gosnmp.SnmpPacket
+	err := c.do(ctx, func(g *gosnmp.GoSNMP) error {
+		var err error
+		pkt, err = g.Set(pdus)
+		return err
+	})
+	if err != nil {
+		err = c.classify(ctx, "set", err)
+		c.log.Debug("snmp set failed", "addr", c.target.Addr, "oids", len(oids), "err", err)
+		return err
+	}
+	if pkt.Error == gosnmp.NotWritable || pkt.Error == gosnmp.ReadOnly {
+		oid := ""
+		if i := int(pkt.ErrorIndex) - 1; i >= 0 && i < len(oids) {
+			oid = " " + oids[i]
+		}
+		return fmt.Errorf("snmp set %s: %w:%s is not writable (agent said %s): check the OID, and that the community or user has write access", c.target.Addr, ErrNoAccess, oid, pkt.Error)
+	}
+	return c.statusError("set", pkt, oids)
+}
+
 // Walk reads the subtree under root with GETBULK requests and returns its
 // objects in OID order. An empty subtree gives no values and no error; if
 // root itself is an object (a scalar such as sysDescr.0) Walk returns it, as

@@ -31,6 +31,9 @@ type Options struct {
 	User      string // default "fa-user" (v3, SHA-256 + AES)
 	AuthKey   string // default "authpass123"
 	PrivKey   string // default "privpass123"
+	// ReadWrite gives the community and the v3 user write access
+	// (rwcommunity / rwuser) instead of read-only.
+	ReadWrite bool
 	// Extra lines are appended to snmpd.conf, e.g.
 	// "pass .1.3.6.1.4.1.99999.2 /usr/bin/python3 /path/script.py".
 	Extra []string
@@ -114,8 +117,12 @@ func tryStart(t testing.TB, bin string, o Options) (string, error) {
 	// createUser is read from the main config by net-snmp 5.9; the
 	// persistent directory (SNMP_PERSISTENT_DIR) keeps the agent's engine
 	// ID and localized keys out of /var/lib/snmp.
-	text := fmt.Sprintf("rocommunity %s 127.0.0.1\nsysLocation %s\nsysContact %s\nsysName %s\ncreateUser %s SHA-256 \"%s\" AES \"%s\"\nrouser %s authpriv\n%s\n",
-		o.Community, o.Location, o.Contact, o.SysName, o.User, o.AuthKey, o.PrivKey, o.User, strings.Join(o.Extra, "\n"))
+	comm, user := "rocommunity", "rouser"
+	if o.ReadWrite {
+		comm, user = "rwcommunity", "rwuser"
+	}
+	text := fmt.Sprintf("%s %s 127.0.0.1\nsysLocation %s\nsysContact %s\nsysName %s\ncreateUser %s SHA-256 \"%s\" AES \"%s\"\n%s %s authpriv\n%s\n",
+		comm, o.Community, o.Location, o.Contact, o.SysName, o.User, o.AuthKey, o.PrivKey, user, o.User, strings.Join(o.Extra, "\n"))
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		return "", err
 	}
