@@ -232,6 +232,9 @@ func (t Target) session() (*gosnmp.GoSNMP, error) {
 		Timeout:        timeout,
 		Retries:        t.Retries,
 		MaxRepetitions: maxRepetitions,
+		// Back off between retries: each resend waits twice as long as the
+		// one before (gosnmp caps every wait by the context's deadline).
+		ExponentialTimeout: true,
 	}
 	switch t.Version {
 	case V2c:
