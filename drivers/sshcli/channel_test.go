@@ -538,14 +538,14 @@ func FuzzChannelReplay(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var transcript bytes.Buffer
 		ch, err := NewChannel(NewRecorded(data), ChannelConfig{
-			Platform: p, Transcript: &transcript, PromptWait: time.Second, CommandTimeout: 5 * time.Second,
+			Platform: p, Transcript: &transcript, PromptWait: 20 * time.Millisecond, CommandTimeout: 500 * time.Millisecond,
 			Secrets: []secret.Secret{secret.New(testSecret)},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer ch.Close()
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
 		if err := ch.Open(ctx); err != nil {
 			return
