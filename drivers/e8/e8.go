@@ -115,16 +115,9 @@ func (d *Driver) log() *slog.Logger {
 	return d.Logger
 }
 
+// get reads names into a map by full name (cwmptx.Device.Get).
 func (d *Driver) get(ctx context.Context, names ...string) (map[string]string, error) {
-	pv, err := d.acs.GetParameterValues(ctx, d.deviceID, names...)
-	if err != nil {
-		return nil, err
-	}
-	m := make(map[string]string, len(pv))
-	for _, p := range pv {
-		m[p.Name] = p.Value
-	}
-	return m, nil
+	return d.tx().Get(ctx, names...)
 }
 
 // Identify reads who the gateway says it is.
