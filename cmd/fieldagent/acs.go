@@ -115,7 +115,7 @@ func runACSServe(ctx context.Context, opts *acsServeOptions) error {
 	api.Logger = logger.With("component", "api")
 	api.Timeout = cfg.Workflow.StepTimeout * 2
 
-	acsSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
+	acsSrv := &http.Server{Handler: handler, ConnState: a.ConnState, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg}
 	apiSrv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() {

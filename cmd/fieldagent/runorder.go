@@ -34,7 +34,7 @@ type orderRun struct {
 // startACS serves an ACS on ln until ctx ends.
 func startACS(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slog.Logger) *acs.Server {
 	a := acs.New(acsConfig(cfg, logger))
-	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: a, ConnState: a.ConnState, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
 		<-ctx.Done()

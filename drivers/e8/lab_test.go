@@ -3,9 +3,11 @@ package e8_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +38,9 @@ func startLab(tb testing.TB, access string, opts ...labOpt) *lab {
 	tb.Cleanup(cancel)
 	cr := secret.New("cr")
 	a := acs.New(acs.Config{ConnectionRequestAuth: func(string) (string, secret.Secret) { return "u", cr }})
-	as := httptest.NewServer(a)
+	as := httptest.NewUnstartedServer(a)
+	as.Config.ConnState = a.ConnState // a dropped CWMP connection ends its session at once
+	as.Start()
 	tb.Cleanup(as.Close)
 	op := operator.New(secret.New("optok"), nil)
 	op.AddPPPoEAccount("ad1", secret.New("right"))
@@ -231,6 +235,75 @@ func TestConfigurePPPoELostSession(t *testing.T) {
 	after := config(l.gw.Tree(), "InternetGatewayDevice.WANDevice.")
 	if d := diff(before, after); len(d) > 0 {
 		t.Errorf("gateway changed:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+// TestConfigurePPPoECutConnection drops the gateway's CWMP connection at
+// every request of the routed-internet change in turn — before the gateway
+// applied the request, and after it applied it but before it could answer —
+// and asserts the gateway ends as it began: the driver notices the lost
+// session, reaches the gateway again by connection request and restores.
+func TestConfigurePPPoECutConnection(t *testing.T) {
+	for _, afterApply := range []bool{false, true} {
+		for k := 1; ; k++ {
+			name := fmt.Sprintf("request %d before apply", k)
+			if afterApply {
+				name = fmt.Sprintf("request %d after apply", k)
+			}
+			completed := false
+			t.Run(name, func(t *testing.T) {
+				l := startLab(t, "gpon")
+				ctx := ctxT(t)
+				before := config(l.gw.Tree(), "InternetGatewayDevice.WANDevice.")
+				var mu sync.Mutex
+				n, cutDuring := 0, ""
+				l.gw.CutSessionWhere(func(m cwmp.Message) bool {
+					mu.Lock()
+					defer mu.Unlock()
+					n++
+					if n == k {
+						cutDuring = m.MethodName()
+					}
+					return n == k
+				}, afterApply)
+				start := time.Now()
+				_, err := l.drv.ConfigurePPPoE(ctx, drivers.PPPoEConfig{Username: "ad1", Password: secret.New("right"), VLAN: 41})
+				mu.Lock()
+				cut := cutDuring
+				mu.Unlock()
+				if cut == "" {
+					// The change had fewer than k requests: it ran whole.
+					if err != nil {
+						t.Fatalf("uncut change failed: %v", err)
+					}
+					completed = true
+					return
+				}
+				if err == nil {
+					t.Fatalf("connection cut during %s, but ConfigurePPPoE reported success", cut)
+				}
+				if !errors.Is(err, acs.ErrSessionEnded) {
+					t.Errorf("err = %v, want it to say the session ended", err)
+				}
+				if el := time.Since(start); el > 10*time.Second {
+					t.Errorf("recovery took %v: the lost connection was not noticed", el)
+				}
+				var re *drivers.RestoreError
+				if errors.As(err, &re) && !re.Restored() {
+					t.Fatalf("cut during %s: restore failed: %v", cut, err)
+				}
+				after := config(l.gw.Tree(), "InternetGatewayDevice.WANDevice.")
+				if d := diff(before, after); len(d) > 0 {
+					t.Errorf("cut during %s (%v): gateway changed:\n%s", cut, err, strings.Join(d, "\n"))
+				}
+			})
+			if completed || k > 40 {
+				if k < 4 {
+					t.Fatalf("the change completed after only %d requests: the cut never hit it", k-1)
+				}
+				break
+			}
+		}
 	}
 }
 

@@ -87,6 +87,58 @@ type Gateway struct {
 	wans   map[string]bool // WANPPPConnection instances the ACS configured
 	wg     sync.WaitGroup
 	faults []setFault // injected SetParameterValues faults, oldest first
+	cuts   []linkCut  // injected session drops, oldest first
+	cutNow bool       // the request being handled drops after applying
+}
+
+// linkCut is one injected session drop: the next ACS request match accepts
+// is left unanswered and the connection closed, before or after the
+// gateway applied it.
+type linkCut struct {
+	match      func(m cwmp.Message) bool
+	afterApply bool
+}
+
+// CutSessionWhere makes the gateway drop its CWMP session (close the TCP
+// connection, send no response) at the next ACS request match accepts, as
+// a gateway whose uplink fails half-way through a change would. With
+// afterApply a SetParameterValues or AddObject is applied first — the ACS
+// cannot know it was — otherwise the request is lost unapplied. The
+// gateway answers connection requests again at once. Several calls queue.
+func (g *Gateway) CutSessionWhere(match func(m cwmp.Message) bool, afterApply bool) {
+	g.mu.Lock()
+	g.cuts = append(g.cuts, linkCut{match: match, afterApply: afterApply})
+	g.mu.Unlock()
+}
+
+// beforeRPC takes the first queued cut matching m.
+func (g *Gateway) beforeRPC(_ context.Context, m cwmp.Message) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, c := range g.cuts {
+		if !c.match(m) {
+			continue
+		}
+		g.cuts = append(g.cuts[:i:i], g.cuts[i+1:]...)
+		switch m.(type) {
+		case *cwmp.SetParameterValues, *cwmp.AddObject:
+			if c.afterApply {
+				g.cutNow = true
+				return nil
+			}
+		}
+		return cpe.ErrDropSession
+	}
+	return nil
+}
+
+// takeCut reports whether the request just applied is to be dropped.
+func (g *Gateway) takeCut() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cut := g.cutNow
+	g.cutNow = false
+	return cut
 }
 
 // setFault is one injected fault: the next SetParameterValues that writes a
@@ -159,10 +211,12 @@ func New(cfg Config) (*Gateway, error) {
 			devInfo + "HardwareVersion", devInfo + "SoftwareVersion", devInfo + "ProvisioningCode",
 			mgmt + "ParameterKey", wanDev + "WANCommonInterfaceConfig.WANAccessType",
 		},
-		Logger:     g.log,
-		OnSet:      g.onSet,
-		OnDownload: g.onDownload,
-		Namespace:  cwmp.NS10,
+		Logger:      g.log,
+		OnSet:       g.onSet,
+		OnDownload:  g.onDownload,
+		BeforeRPC:   g.beforeRPC,
+		OnAddObject: func(context.Context, string, uint32) error { return g.cutErr() },
+		Namespace:   cwmp.NS10,
 	}, g.tree)
 	if err != nil {
 		return nil, fmt.Errorf("e8sim: %w", err)
@@ -339,10 +393,20 @@ func (g *Gateway) onDownload(ctx context.Context, d cwmp.Download) error {
 }
 
 // onSet runs after the ACS changed parameters.
+// cutErr is cpe.ErrDropSession when the request just applied is cut.
+func (g *Gateway) cutErr() error {
+	if g.takeCut() {
+		return cpe.ErrDropSession
+	}
+	return nil
+}
+
 func (g *Gateway) onSet(_ context.Context, changed []cwmp.ParameterValueStruct) error {
 	if err := g.injectedFault(changed); err != nil {
+		g.takeCut()
 		return err
 	}
+	cut := g.takeCut()
 	dial := map[string]bool{}
 	register := false
 	for _, p := range changed {
@@ -381,6 +445,9 @@ func (g *Gateway) onSet(_ context.Context, changed []cwmp.ParameterValueStruct) 
 			g.wg.Add(1)
 			go func() { defer g.wg.Done(); g.register(ctx) }()
 		}
+	}
+	if cut {
+		return cpe.ErrDropSession
 	}
 	return nil
 }

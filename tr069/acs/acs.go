@@ -195,15 +195,19 @@ type device struct {
 }
 
 type session struct {
-	id       string
-	dev      *device
-	remote   string
-	ns       string
-	authUser string
-	lastSeen time.Time
-	inflight *task
-	seq      int
-	timer    *time.Timer
+	id     string
+	dev    *device
+	remote string
+	// persistent is true once the CPE sent a second request over the
+	// connection it informed on: closing that connection then ends the
+	// session (ConnState), instead of waiting for the idle timeout.
+	persistent bool
+	ns         string
+	authUser   string
+	lastSeen   time.Time
+	inflight   *task
+	seq        int
+	timer      *time.Timer
 }
 
 type subscriber struct {
@@ -685,6 +689,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.touch(sess)
+	s.sameConn(sess, r)
 	if reply := s.cpeRequest(sess, env.Body); reply != nil {
 		s.mu.Unlock()
 		s.reply(w, sess, env.ID, reply)
@@ -848,6 +853,16 @@ func (s *Server) lookup(r *http.Request) *session {
 	return nil
 }
 
+// sameConn notes whether the CPE kept its connection for r (persistent) or
+// came back on a new one (a cookie session). Caller holds s.mu.
+func (s *Server) sameConn(sess *session, r *http.Request) {
+	if r.RemoteAddr == sess.remote {
+		sess.persistent = true
+	} else {
+		sess.remote, sess.persistent = r.RemoteAddr, false
+	}
+}
+
 // touch records activity and re-arms the idle timer. Caller holds s.mu.
 func (s *Server) touch(sess *session) {
 	sess.lastSeen = s.cfg.Now()
@@ -865,6 +880,31 @@ func (s *Server) endSession(sess *session, why error) {
 	if t := sess.inflight; t != nil {
 		sess.inflight = nil
 		t.finish(Result{Err: fmt.Errorf("%w: %s for device %s: %w", ErrSessionEnded, t.req.MethodName(), sess.dev.dev.ID, why)})
+	}
+}
+
+// ErrConnectionLost is the reason a session ends when the CPE's persistent
+// connection closes while a request to it is outstanding.
+var ErrConnectionLost = errors.New("the CPE closed its connection with a request outstanding")
+
+// ConnState is an http.Server ConnState hook: when a connection closes that
+// a session kept alive and a request to the CPE is outstanding, the session
+// ends at once (ErrSessionEnded wrapping ErrConnectionLost) rather than
+// after SessionTimeout, so a caller can recover while the technician waits.
+// Serve installs it; a caller with its own http.Server should too. A CPE
+// that uses a new connection per request (cookies) is never affected.
+func (s *Server) ConnState(c net.Conn, st http.ConnState) {
+	if st != http.StateClosed && st != http.StateHijacked {
+		return
+	}
+	addr := c.RemoteAddr().String()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sess := range s.sessions {
+		if sess.remote == addr && sess.persistent && sess.inflight != nil {
+			s.log.Warn("CWMP connection lost mid-session", "device", sess.dev.dev.ID, "method", sess.inflight.req.MethodName())
+			s.endSession(sess, ErrConnectionLost)
+		}
 	}
 }
 
@@ -976,6 +1016,7 @@ func (s *Server) serveEmpty(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.touch(sess)
+	s.sameConn(sess, r)
 	if t := sess.inflight; t != nil {
 		sess.inflight = nil
 		t.finish(Result{Err: fmt.Errorf("%w: the CPE sent an empty message instead of answering %s", ErrUnexpectedResponse, t.req.MethodName())})

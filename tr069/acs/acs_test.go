@@ -56,7 +56,9 @@ func startLab(t *testing.T, n int, acsCfg acs.Config, tweak func(*cpe.Config)) *
 		acsCfg.ConnectionRequestAuth = func(string) (string, secret.Secret) { return crUser, secret.New(crPass) }
 	}
 	l := &lab{acs: acs.New(acsCfg)}
-	l.http = httptest.NewServer(l.acs)
+	l.http = httptest.NewUnstartedServer(l.acs)
+	l.http.Config.ConnState = l.acs.ConnState
+	l.http.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() {

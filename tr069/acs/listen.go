@@ -35,6 +35,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsCfg *tls.Config)
 	}
 	srv := &http.Server{
 		Handler:           s,
+		ConnState:         s.ConnState,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       s.cfg.SessionTimeout,
 		IdleTimeout:       s.cfg.SessionTimeout,

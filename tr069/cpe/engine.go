@@ -40,6 +40,9 @@ var (
 	ErrACS = errors.New("cpe: ACS rejected the session")
 	// ErrRunning means Run was called twice.
 	ErrRunning = errors.New("cpe: engine already running")
+	// ErrDropSession, returned by a hook, makes the engine drop the
+	// session without answering the ACS (the TCP connection is closed).
+	ErrDropSession = errors.New("cpe: session dropped")
 	// ErrNotification means a parameter refuses active notification
 	// (Tree.SetNotification; the ACS gets fault 9009).
 	ErrNotification = errors.New("cpe: notification request rejected")
@@ -119,14 +122,21 @@ type Config struct {
 
 	// OnSet, if non-nil, is called after a SetParameterValues has been
 	// applied; returning an error rolls it back (a *cwmp.Fault is sent to
-	// the ACS as it is, any other error as 9002).
+	// the ACS as it is, any other error as 9002). Returning ErrDropSession
+	// keeps the change and drops the session before the response is sent,
+	// as a gateway whose uplink fails at that moment would.
 	OnSet func(ctx context.Context, changed []cwmp.ParameterValueStruct) error
+	// BeforeRPC, if non-nil, is called with every ACS request before the
+	// engine acts on it. Returning ErrDropSession drops the session with
+	// the request unapplied; any other error is sent as a fault.
+	BeforeRPC func(ctx context.Context, m cwmp.Message) error
 	// OnReboot, if non-nil, is called after the session that carried a
 	// Reboot ends, to simulate the restart (delay, state reset); then the
 	// engine sends the "1 BOOT" + "M Reboot" Inform.
 	OnReboot func(ctx context.Context)
 	// OnAddObject, if non-nil, is called after AddObject created instance
-	// path+n+"."; an error deletes it again and is sent like OnSet's.
+	// path+n+"."; an error deletes it again and is sent like OnSet's, but
+	// ErrDropSession keeps it and drops the session unanswered.
 	OnAddObject func(ctx context.Context, path string, instance uint32) error
 	// OnDownload, if non-nil, performs a Download after the session; a
 	// *cwmp.Fault error is reported in TransferComplete. Nil reports success.
@@ -410,7 +420,11 @@ func (e *Engine) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if err != nil {
+			if errors.Is(err, ErrDropSession) {
+				// A simulated link cut is not the ACS's failure: the next
+				// connection request or event starts a session at once.
+				retries = 0
+			} else if err != nil {
 				retries++
 				wait := e.backoff(retries)
 				e.log.Warn("CWMP session failed", "err", err, "retry_in", wait, "retry_count", retries)
@@ -821,9 +835,21 @@ func (e *Engine) session(ctx context.Context, extra []cwmp.EventStruct, retryCou
 			return nil // 204 or empty: session over
 		}
 		msg := e.handle(ctx, req.Body)
+		if _, ok := msg.(dropped); ok {
+			// The link fails before the answer leaves: close the
+			// connection and abandon the session.
+			s.client.CloseIdleConnections()
+			e.log.Warn("session dropped", "device", e.cfg.DeviceId.SerialNumber, "during", req.Body.MethodName())
+			return fmt.Errorf("%w during %s", ErrDropSession, req.Body.MethodName())
+		}
 		out = &cwmp.Envelope{Namespace: ns, ID: req.ID, Body: msg}
 	}
 }
+
+// dropped is handle's answer when the session is to be dropped unanswered.
+type dropped struct{}
+
+func (dropped) MethodName() string { return "(dropped)" }
 
 // methods lists the RPCs the engine answers (GetRPCMethods).
 func methods() []string {
@@ -836,6 +862,13 @@ func methods() []string {
 
 // handle executes one ACS request against the tree.
 func (e *Engine) handle(ctx context.Context, m cwmp.Message) cwmp.Message {
+	if e.cfg.BeforeRPC != nil {
+		if err := e.cfg.BeforeRPC(ctx, m); errors.Is(err, ErrDropSession) {
+			return dropped{}
+		} else if err != nil {
+			return asFault(err)
+		}
+	}
 	switch r := m.(type) {
 	case *cwmp.GetRPCMethods:
 		return &cwmp.GetRPCMethodsResponse{MethodList: methods()}
@@ -863,7 +896,11 @@ func (e *Engine) handle(ctx context.Context, m cwmp.Message) cwmp.Message {
 			return f
 		}
 		if e.cfg.OnSet != nil {
-			if err := e.cfg.OnSet(ctx, r.ParameterList); err != nil {
+			if err := e.cfg.OnSet(ctx, r.ParameterList); errors.Is(err, ErrDropSession) {
+				e.setKey(r.ParameterKey)
+				e.applyManagement(r.ParameterList)
+				return dropped{}
+			} else if err != nil {
 				e.tree.rollback(old)
 				return asFault(err)
 			}
@@ -899,7 +936,10 @@ func (e *Engine) handle(ctx context.Context, m cwmp.Message) cwmp.Message {
 			return f
 		}
 		if e.cfg.OnAddObject != nil {
-			if err := e.cfg.OnAddObject(ctx, r.ObjectName, n); err != nil {
+			if err := e.cfg.OnAddObject(ctx, r.ObjectName, n); errors.Is(err, ErrDropSession) {
+				e.setKey(r.ParameterKey)
+				return dropped{}
+			} else if err != nil {
 				_ = e.tree.deleteObject(r.ObjectName + strconv.FormatUint(uint64(n), 10) + ".")
 				return asFault(err)
 			}
