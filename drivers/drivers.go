@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"fieldagent/agent/secret"
@@ -65,6 +66,8 @@ type Identity struct {
 	Hardware     string `json:"hardware,omitempty"`
 	// Access is the WAN access type: lan, adsl, epon or gpon (e8 only).
 	Access string `json:"access,omitempty"`
+	// Class is the e8 gateway class: e8-B (data only) or e8-C (with voice).
+	Class string `json:"class,omitempty"`
 	// STBID is the iTV set-top box's operator id (itv only).
 	STBID string `json:"stbid,omitempty"`
 }
@@ -73,6 +76,7 @@ type Identity struct {
 type Expectation struct {
 	Kind     Kind
 	Access   string
+	Class    string // e8-B or e8-C; empty: either
 	Firmware string // empty: any
 }
 
@@ -86,6 +90,9 @@ func (id Identity) Check(want Expectation) error {
 	if want.Access != "" && !strings.EqualFold(id.Access, want.Access) {
 		diffs = append(diffs, fmt.Sprintf("access type is %s, order wants %s: bring a %s gateway or correct the order", id.Access, want.Access, strings.ToUpper(want.Access)))
 	}
+	if want.Class != "" && !strings.EqualFold(id.Class, want.Class) {
+		diffs = append(diffs, fmt.Sprintf("gateway class is %s, order wants %s: an e8-C carries the voice lines an e8-B lacks", orUnknown(id.Class), want.Class))
+	}
 	if want.Firmware != "" && id.Firmware != want.Firmware {
 		diffs = append(diffs, fmt.Sprintf("firmware is %s, order requires %s: upgrade the firmware first", id.Firmware, want.Firmware))
 	}
@@ -93,6 +100,13 @@ func (id Identity) Check(want Expectation) error {
 		return fmt.Errorf("%w: %s", ErrMismatch, strings.Join(diffs, "; "))
 	}
 	return nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 // PPPoEConfig is routed internet over PPPoE dialled by the gateway, or a
@@ -365,4 +379,49 @@ type STBAccount struct {
 	// PPPoEID and PPPoEPassword are the access account in pppoe mode.
 	PPPoEID       string
 	PPPoEPassword secret.Secret
+	// Static is the box's address in static mode (required there).
+	Static *StaticIP
+}
+
+// StaticIP is a fixed IPv4 configuration: dotted-quad address, mask and
+// gateway, and up to two DNS servers.
+type StaticIP struct {
+	Address, Mask, Gateway string
+	DNS                    []string
+}
+
+// Validate checks that the addresses parse, the mask is contiguous and the
+// gateway is on the address's subnet; the error names the bad field.
+func (s StaticIP) Validate() error {
+	ip := net.ParseIP(s.Address).To4()
+	if ip == nil {
+		return fmt.Errorf("static address %q is not an IPv4 address", s.Address)
+	}
+	m := net.ParseIP(s.Mask).To4()
+	if m == nil {
+		return fmt.Errorf("subnet mask %q is not a dotted-quad mask", s.Mask)
+	}
+	mask := net.IPMask(m)
+	if ones, bits := mask.Size(); bits == 0 || ones == 0 {
+		return fmt.Errorf("subnet mask %q is not contiguous", s.Mask)
+	}
+	gw := net.ParseIP(s.Gateway).To4()
+	if gw == nil {
+		return fmt.Errorf("default gateway %q is not an IPv4 address", s.Gateway)
+	}
+	if !ip.Mask(mask).Equal(gw.Mask(mask)) {
+		return fmt.Errorf("default gateway %s is not on the subnet of %s/%s", s.Gateway, s.Address, s.Mask)
+	}
+	if ip.Equal(gw) {
+		return fmt.Errorf("static address %s is the default gateway's", s.Address)
+	}
+	if len(s.DNS) == 0 || len(s.DNS) > 2 {
+		return fmt.Errorf("static mode needs one or two DNS servers, got %d", len(s.DNS))
+	}
+	for _, d := range s.DNS {
+		if net.ParseIP(d).To4() == nil {
+			return fmt.Errorf("DNS server %q is not an IPv4 address", d)
+		}
+	}
+	return nil
 }

@@ -28,6 +28,7 @@ import (
 	"fieldagent/diagnostics"
 	"fieldagent/diagnostics/speedtest"
 	"fieldagent/drivers"
+	"fieldagent/drivers/catalog"
 	"fieldagent/drivers/e8"
 	"fieldagent/tr069/acs"
 	"fieldagent/tr069/cwmp"
@@ -307,8 +308,15 @@ func (ru *run) e8Service() order.Service {
 }
 
 func (ru *run) waitInform(ctx context.Context) (string, error) {
+	reg := catalog.New(catalog.Options{ACS: ru.ACS, Logger: ru.Logger, PollInterval: ru.PollInterval})
 	d, err := ru.ACS.WaitDevice(ctx, func(d acs.Device) bool {
-		return ru.Serial == "" || d.DeviceId.SerialNumber == ru.Serial
+		if ru.Serial != "" {
+			return d.DeviceId.SerialNumber == ru.Serial
+		}
+		// Any gateway, or a device no driver knows (to say so); not the
+		// customer's set-top box informing on the same LAN.
+		e, err := reg.Lookup(drivers.SeenFromInform(d))
+		return err != nil || e.Kind == drivers.KindE8
 	})
 	if err != nil {
 		what := "any gateway"
@@ -317,10 +325,16 @@ func (ru *run) waitInform(ctx context.Context) (string, error) {
 		}
 		return "", fmt.Errorf("no Inform from %s: check that the gateway is powered, its WAN/LAN cable to this laptop, and that its ACS URL points here: %w", what, err)
 	}
+	drv, kind, err := catalog.OpenTR069(ctx, reg, d)
+	if err != nil {
+		return "", err
+	}
+	gw, ok := drv.(*e8.Driver)
+	if !ok {
+		return "", fmt.Errorf("%w: %s is a %s device, the order installs an e8 gateway: check --serial", drivers.ErrMismatch, d.ID, kind)
+	}
 	ru.deviceID = d.ID
-	ru.drv = e8.New(ru.ACS, d.ID)
-	ru.drv.Logger = ru.Logger
-	ru.drv.PollInterval = ru.PollInterval
+	ru.drv = gw
 	return fmt.Sprintf("%s from %s", d.ID, d.RemoteAddr), nil
 }
 

@@ -27,6 +27,7 @@ import (
 	"fieldagent/diagnostics"
 	"fieldagent/drivers"
 	"fieldagent/testlab"
+	"fieldagent/testlab/stbsim"
 	"fieldagent/tr069/acs"
 )
 
@@ -377,5 +378,43 @@ func TestNoSecretAnywhere(t *testing.T) {
 				t.Errorf("the %s appears in the %s", name, what)
 			}
 		}
+	}
+}
+
+// The driver comes from the catalogue: a set-top box on the same ACS is
+// never mistaken for the gateway, and naming the box's serial is refused as
+// the wrong kind of device before anything is configured.
+func TestWaitInformPicksTheGateway(t *testing.T) {
+	r, site, _ := labRun(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	box, err := stbsim.New(stbsim.Config{ACSURL: site.Gateway.Engine().ACSURL(), Vendor: "Huawei", Model: "EC6108V9", OUI: "00E0FC",
+		ProductClass: "EC6108V9", Serial: "STB9", Firmware: "V100", STBID: "0010029900E06C0000009"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = box.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	r.Serial = "STB9"
+	out, err := r.Run(context.Background(), testlab.SampleOrderID)
+	if !errors.Is(err, drivers.ErrMismatch) || !strings.Contains(err.Error(), "itv device") {
+		t.Fatalf("run against the box: err = %v, want a kind mismatch", err)
+	}
+	if out.FailedStep != workflow.StepWaitInform {
+		t.Errorf("failed step %q, want %q", out.FailedStep, workflow.StepWaitInform)
+	}
+	if v := box.Tree().Value("Device.X_CTC_IPTV.ServiceInfo.UserID"); v != "" {
+		t.Errorf("the box was configured: UserID %q", v)
+	}
+
+	r.Serial = ""
+	out, err = r.Run(context.Background(), testlab.SampleOrderID)
+	if err != nil {
+		t.Fatalf("run without --serial: %v", err)
+	}
+	if out.Device.Serial != testlab.SampleGatewaySN || out.Device.Kind != drivers.KindE8 {
+		t.Errorf("configured %+v, want the gateway", out.Device)
 	}
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"fieldagent/drivers/e8"
+	"fieldagent/drivers/catalog"
 	"fieldagent/tr069/acs"
 )
 
@@ -41,7 +41,14 @@ func newDeviceIdentifyCmd(f *Factory, runF func(context.Context, *deviceIdentify
 	opts := &deviceIdentifyOptions{f: f}
 	cmd := &cobra.Command{
 		Use:   "identify",
-		Short: "Wait for a gateway's Inform on the ACS and print its identity (changes nothing)",
+		Short: "Wait for a device's Inform on the ACS and print its identity (changes nothing)",
+		Long: `identify starts an ACS on acs.listen, waits for the first e8 gateway or iTV
+set-top box to inform (or the one with --serial), picks its driver from what
+it reported and prints what it says it is: kind, e8 class (e8-B or e8-C),
+vendor, model, serial, firmware, access type, STBID.
+
+Exit status: 0 identified, 1 a device informed that no driver knows (the
+error lists what it reported), 3 nothing informed in workflow.inform_timeout.`,
 		Example: `  fieldagent device identify
   fieldagent device identify --serial ZTEG1A2B3C4D --output json`,
 		Args: cobra.NoArgs,
@@ -73,11 +80,16 @@ func runDeviceIdentify(ctx context.Context, opts *deviceIdentifyOptions) error {
 	defer wcancel()
 	d, err := a.WaitDevice(wctx, func(d acs.Device) bool { return opts.Serial == "" || d.DeviceId.SerialNumber == opts.Serial })
 	if err != nil {
-		return &silentError{err: fmt.Errorf("no Inform: %w", err), code: exitUnreachable}
+		return &codedError{err: fmt.Errorf("no Inform within %s (workflow.inform_timeout): check the device is powered, cabled to this laptop and its ACS URL points at %s: %w", cfg.Workflow.InformTimeout, ln.Addr(), err), code: exitUnreachable}
 	}
 	sctx, scancel := context.WithTimeout(ctx, cfg.Workflow.StepTimeout)
 	defer scancel()
-	id, err := e8.New(a, d.ID).Identify(sctx)
+	reg := catalog.New(catalog.Options{ACS: a, Logger: f.Logger()})
+	drv, _, err := catalog.OpenTR069(sctx, reg, d)
+	if err != nil {
+		return err
+	}
+	id, err := drv.Identify(sctx)
 	if err != nil {
 		return err
 	}
@@ -85,6 +97,21 @@ func runDeviceIdentify(ctx context.Context, opts *deviceIdentifyOptions) error {
 		return f.writeJSON(id)
 	}
 	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "Vendor\t%s\nModel\t%s\nSerial\t%s\nOUI\t%s\nProduct class\t%s\nFirmware\t%s\nAccess\t%s\n", id.Vendor, id.Model, id.Serial, id.OUI, id.ProductClass, id.Firmware, id.Access)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", k, v)
+		}
+	}
+	row("Kind", string(id.Kind))
+	row("Class", id.Class)
+	row("Vendor", id.Vendor)
+	row("Model", id.Model)
+	row("Serial", id.Serial)
+	row("OUI", id.OUI)
+	row("Product class", id.ProductClass)
+	row("Firmware", id.Firmware)
+	row("Hardware", id.Hardware)
+	row("Access", id.Access)
+	row("STBID", id.STBID)
 	return tw.Flush()
 }

@@ -41,7 +41,7 @@ func apiErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, server.ErrUnreachable), errors.Is(err, server.ErrDeviceUnreachable):
-		return &silentError{err: err, code: exitUnreachable}
+		return &codedError{err: err, code: exitUnreachable}
 	case errors.Is(err, server.ErrUnknownDevice), errors.Is(err, server.ErrBadRequest), errors.Is(err, server.ErrUnauthorized):
 		return &usageError{err}
 	}

@@ -35,6 +35,16 @@ type silentError struct {
 func (e *silentError) Error() string { return e.err.Error() }
 func (e *silentError) Unwrap() error { return e.err }
 
+// codedError is a failure printed like any other but with its own exit
+// code (e.g. exitUnreachable for a device that never answered).
+type codedError struct {
+	err  error
+	code int
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
 func exitCode(err error) int {
 	if err == nil {
 		return exitOK
@@ -42,6 +52,10 @@ func exitCode(err error) int {
 	var se *silentError
 	if errors.As(err, &se) && se.code != 0 {
 		return se.code
+	}
+	var ce *codedError
+	if errors.As(err, &ce) && ce.code != 0 {
+		return ce.code
 	}
 	var ue *usageError
 	if errors.As(err, &ue) || errors.Is(err, config.ErrInvalid) || isCobraUsage(err) {

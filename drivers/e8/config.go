@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"fieldagent/drivers"
 	"fieldagent/tr069/cwmp"
@@ -58,8 +59,17 @@ func (d *Driver) ConfigureIPTV(ctx context.Context, cfg drivers.IPTVConfig) (dri
 	if err != nil {
 		return nil, fmt.Errorf("configure iptv: %w", err)
 	}
-	var wcd, conn string
+	wcd, conn, err := d.findIPTVWAN(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("configure iptv: %w", err)
+	}
+	if conn != "" {
+		d.log().Info("reconfiguring the existing IPTV WAN", "device", d.deviceID, "path", conn)
+	}
 	addWCD := func(ctx context.Context) ([]cwmp.ParameterValueStruct, error) {
+		if conn != "" {
+			return nil, nil
+		}
 		n, err := d.acs.AddObject(ctx, d.deviceID, WANConnDevs, "fieldagent-iptv")
 		if err != nil {
 			return nil, fmt.Errorf("add WANConnectionDevice: %w", err)
@@ -96,6 +106,34 @@ func (d *Driver) ConfigureIPTV(ctx context.Context, cfg drivers.IPTVConfig) (dri
 		return out, nil
 	}
 	return d.transact(ctx, "configure iptv", []string{WANDevice, IPTVService}, addWCD, wan, igmp)
+}
+
+// findIPTVWAN returns the bridged WANIPConnection that already carries the
+// IPTV service (X_CT-COM_ServiceList OTHER or IPTV) and its connection
+// device, or "" for both, so that configuring IPTV twice reuses it.
+func (d *Driver) findIPTVWAN(ctx context.Context) (wcd, conn string, err error) {
+	infos, err := d.acs.GetParameterNames(ctx, d.deviceID, WANConnDevs, false)
+	if err != nil {
+		return "", "", fmt.Errorf("list WAN connections: %w", err)
+	}
+	var lists []string
+	for _, in := range infos {
+		if strings.Contains(in.Name, ".WANIPConnection.") && strings.HasSuffix(in.Name, ".X_CT-COM_ServiceList") {
+			lists = append(lists, in.Name)
+		}
+	}
+	for _, name := range lists {
+		c := strings.TrimSuffix(name, "X_CT-COM_ServiceList")
+		m, err := d.get(ctx, name, c+"ConnectionType")
+		if err != nil {
+			return "", "", fmt.Errorf("read %s: %w", c, err)
+		}
+		svc := strings.ToUpper(m[name])
+		if m[c+"ConnectionType"] == "IP_Bridged" && (svc == "OTHER" || svc == "IPTV") {
+			return c[:strings.Index(c, "WANIPConnection.")], c, nil
+		}
+	}
+	return "", "", nil
 }
 
 // UpgradeFirmware installs img unless the gateway already runs img.Version:

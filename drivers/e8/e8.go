@@ -126,6 +126,7 @@ func (d *Driver) Identify(ctx context.Context) (drivers.Identity, error) {
 		DeviceInfo + "Manufacturer", DeviceInfo + "ManufacturerOUI", DeviceInfo + "ModelName",
 		DeviceInfo + "ProductClass", DeviceInfo + "SerialNumber", DeviceInfo + "SoftwareVersion",
 		DeviceInfo + "HardwareVersion", WANDevice + "WANCommonInterfaceConfig.WANAccessType",
+		Root + "DeviceSummary",
 	}
 	m, err := d.get(ctx, names...)
 	if err != nil {
@@ -141,7 +142,17 @@ func (d *Driver) Identify(ctx context.Context) (drivers.Identity, error) {
 		Firmware:     m[DeviceInfo+"SoftwareVersion"],
 		Hardware:     m[DeviceInfo+"HardwareVersion"],
 		Access:       accessType(m[WANDevice+"WANCommonInterfaceConfig.WANAccessType"]),
+		Class:        Class(m[Root+"DeviceSummary"]),
 	}, nil
+}
+
+// Class tells an e8-C gateway (voice ports: its DeviceSummary lists the
+// TR-104 VoiceService profile) from an e8-B (data only).
+func Class(deviceSummary string) string {
+	if strings.Contains(deviceSummary, "VoiceService:") {
+		return "e8-C"
+	}
+	return "e8-B"
 }
 
 // accessType maps WANAccessType to the order's access words.

@@ -147,6 +147,18 @@ func TestConfigureIPTV(t *testing.T) {
 	if d := diff(before, config(tr, "InternetGatewayDevice.")); len(d) > 0 {
 		t.Errorf("gateway changed:\n%s", strings.Join(d, "\n"))
 	}
+	// Configuring again (a re-run, or a corrected VLAN) reuses the IPTV WAN.
+	if _, err := l.drv.ConfigureIPTV(ctx, drivers.IPTVConfig{VLAN: 45, IGMPSnooping: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.Value(wcd2 + "X_CT-COM_WANGponLinkConfig.VLANIDMark"); got != "45" {
+		t.Errorf("VLAN after the second run = %q, want 45", got)
+	}
+	for _, p := range tr.Snapshot() {
+		if strings.HasPrefix(p.Name, "InternetGatewayDevice.WANDevice.1.WANConnectionDevice.3.") || strings.HasPrefix(p.Name, wcd2+"WANIPConnection.2.") {
+			t.Fatalf("the second run added another IPTV WAN: %s", p.Name)
+		}
+	}
 }
 
 func TestRegisterLOID(t *testing.T) {
@@ -228,5 +240,37 @@ func TestRebootAndFactoryReset(t *testing.T) {
 	}
 	if v := l.gw.Tree().Value("InternetGatewayDevice.LANDevice.1.WLANConfiguration.1.SSID"); v == "Home" {
 		t.Errorf("SSID after factory reset = %q", v)
+	}
+}
+
+// Identify tells an e8-C (voice) from an e8-B gateway, and Check holds the
+// class against the order's.
+func TestIdentifyClass(t *testing.T) {
+	for _, tc := range []struct {
+		access, class, want string
+	}{
+		{"gpon", "", "e8-C"},
+		{"adsl", "", "e8-B"},
+		{"lan", "e8-C", "e8-C"},
+		{"epon", "e8-B", "e8-B"},
+	} {
+		l := startLab(t, tc.access, func(c *e8sim.Config) { c.Class = tc.class })
+		id, err := l.drv.Identify(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id.Class != tc.want || id.Access != tc.access || id.Kind != drivers.KindE8 {
+			t.Errorf("%s/%q: identity %+v, want class %s", tc.access, tc.class, id, tc.want)
+		}
+		if err := id.Check(drivers.Expectation{Kind: drivers.KindE8, Class: tc.want}); err != nil {
+			t.Errorf("check against its own class: %v", err)
+		}
+		other := map[string]string{"e8-B": "e8-C", "e8-C": "e8-B"}[tc.want]
+		if err := id.Check(drivers.Expectation{Class: other}); !errors.Is(err, drivers.ErrMismatch) || !strings.Contains(err.Error(), "class is "+tc.want) {
+			t.Errorf("check against %s: %v", other, err)
+		}
+	}
+	if _, err := e8sim.New(e8sim.Config{Serial: "S", ACSURL: "http://127.0.0.1:1/", OperatorURL: "http://127.0.0.1:1", Class: "e8-X"}); err == nil {
+		t.Error("e8sim accepted class e8-X")
 	}
 }

@@ -129,7 +129,15 @@ func (d *Driver) ConfigureAccount(ctx context.Context, a drivers.STBAccount) (dr
 	case ModeDHCP:
 		ps = append(ps, cwmptx.Str(LAN+"AddressingType", "DHCP"))
 	case ModeStatic:
-		ps = append(ps, cwmptx.Str(LAN+"AddressingType", "Static"))
+		if a.Static == nil {
+			return nil, errors.New("configure iptv account: static mode needs the box's address, mask, gateway and DNS servers")
+		}
+		if err := a.Static.Validate(); err != nil {
+			return nil, fmt.Errorf("configure iptv account: %w", err)
+		}
+		ps = append(ps, cwmptx.Str(LAN+"AddressingType", "Static"),
+			cwmptx.Str(LAN+"IPAddress", a.Static.Address), cwmptx.Str(LAN+"SubnetMask", a.Static.Mask),
+			cwmptx.Str(LAN+"DefaultGateway", a.Static.Gateway), cwmptx.Str(LAN+"DNSServers", strings.Join(a.Static.DNS, ",")))
 	case ModePPPoE:
 		if a.PPPoEID == "" || a.PPPoEPassword.IsZero() {
 			return nil, errors.New("configure iptv account: pppoe mode needs the PPPoE account and password")

@@ -158,3 +158,48 @@ var (
 	_ drivers.STBConfigurer = (*itv.Driver)(nil)
 	_ drivers.Rebooter      = (*itv.Driver)(nil)
 )
+
+// Static mode writes the whole address, and a bad one is refused before
+// anything reaches the box, naming the field.
+func TestStaticAddressing(t *testing.T) {
+	l := startLab(t)
+	ctx := ctxT(t)
+	acct := drivers.STBAccount{UserID: "itv0001", Password: secret.New("tvpw"), AuthURL: l.epg, Mode: itv.ModeStatic,
+		Static: &drivers.StaticIP{Address: "10.64.3.20", Mask: "255.255.255.0", Gateway: "10.64.3.1", DNS: []string{"202.96.128.86", "202.96.134.133"}}}
+	if _, err := l.drv.ConfigureAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	tr := l.box.Tree()
+	for name, want := range map[string]string{
+		"AddressingType": "Static", "IPAddress": "10.64.3.20", "SubnetMask": "255.255.255.0",
+		"DefaultGateway": "10.64.3.1", "DNSServers": "202.96.128.86,202.96.134.133",
+	} {
+		if got := tr.Value(itv.LAN + name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+
+	for _, tc := range []struct {
+		static *drivers.StaticIP
+		want   string
+	}{
+		{nil, "static mode needs"},
+		{&drivers.StaticIP{Address: "10.64.3.300", Mask: "255.255.255.0", Gateway: "10.64.3.1", DNS: []string{"1.1.1.1"}}, "static address"},
+		{&drivers.StaticIP{Address: "10.64.3.20", Mask: "255.0.255.0", Gateway: "10.64.3.1", DNS: []string{"1.1.1.1"}}, "subnet mask"},
+		{&drivers.StaticIP{Address: "10.64.3.20", Mask: "255.255.255.0", Gateway: "10.64.4.1", DNS: []string{"1.1.1.1"}}, "not on the subnet"},
+		{&drivers.StaticIP{Address: "10.64.3.20", Mask: "255.255.255.0", Gateway: "10.64.3.1"}, "DNS"},
+	} {
+		l2 := startLab(t)
+		before := l2.box.Tree().Value(itv.LAN + "AddressingType")
+		a := acct
+		a.AuthURL = l2.epg
+		a.Static = tc.static
+		_, err := l2.drv.ConfigureAccount(ctx, a)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: err = %v, want it to mention %q", tc.static, err, tc.want)
+		}
+		if v := l2.box.Tree().Value(itv.LAN + "AddressingType"); v != before {
+			t.Errorf("%+v: a refused address still changed the box (%s)", tc.static, v)
+		}
+	}
+}

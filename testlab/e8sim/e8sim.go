@@ -51,6 +51,10 @@ type Config struct {
 	Vendor, Model, OUI, ProductClass, Serial, Firmware, Hardware string
 	// Access is lan, adsl, epon or gpon.
 	Access string
+	// Class is "e8-B" (a data gateway) or "e8-C" (with voice ports, whose
+	// DeviceSummary lists the VoiceService profile); "" means e8-C on PON
+	// uplinks and e8-B on LAN and ADSL.
+	Class string
 	// ACSUsername and ACSPassword, if set, are what the gateway answers
 	// the ACS's HTTP authentication challenge with.
 	ACSUsername string
@@ -186,6 +190,9 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Serial == "" || cfg.ACSURL == "" || cfg.OperatorURL == "" {
 		return nil, errors.New("e8sim: Serial, ACSURL and OperatorURL are required")
 	}
+	if c := strings.ToLower(cfg.Class); c != "" && c != "e8-b" && c != "e8-c" {
+		return nil, fmt.Errorf("e8sim: Class %q is not e8-B or e8-C", cfg.Class)
+	}
 	if cfg.RxPowerDBm == 0 {
 		cfg.RxPowerDBm = -18.5
 	}
@@ -245,6 +252,7 @@ func (g *Gateway) buildModel() error {
 		{mgmt + "ConnectionRequestUsername", c.ConnReqUsername},
 		{mgmt + "ConnectionRequestPassword", c.ConnReqPassword.Reveal()},
 		{wanDev + "WANCommonInterfaceConfig.WANAccessType", accessParam(c.Access)},
+		{root + "DeviceSummary", deviceSummary(g.tree.Value(root+"DeviceSummary"), c)},
 		{root + "LANDevice.1.LANEthernetInterfaceConfig.1.Status", "Up"},
 		{root + "LANDevice.1.LANEthernetInterfaceConfig.1.MaxBitRate", "1000"},
 	}
@@ -279,6 +287,22 @@ func (g *Gateway) buildModel() error {
 
 // optical returns a PON transceiver's readings (Tx +2.5 dBm, 45.5 °C,
 // 3.3 V, 12 mA) in the vendor's encoding.
+// deviceSummary adds the VoiceService profile of an e8-C gateway to the
+// model's DeviceSummary.
+func deviceSummary(base string, c Config) string {
+	class := c.Class
+	if class == "" {
+		class = "e8-B"
+		if c.Access == "epon" || c.Access == "gpon" {
+			class = "e8-C"
+		}
+	}
+	if strings.EqualFold(class, "e8-C") {
+		return base + ", VoiceService:1.0[1](Endpoint:1, SIPEndpoint:1)"
+	}
+	return base
+}
+
 func optical(prefix, encoding string, rxDBm float64) [][2]string {
 	const txDBm, tempC, volt, biasMA = 2.5, 45.5, 3.3, 12.0
 	if encoding == "sff8472" {
