@@ -56,6 +56,7 @@ failed, 2 usage or configuration error, 3 a device or service unreachable.`,
 		newLabCmd(f),
 		newUploadCmd(f, nil),
 		newACSCmd(f),
+		newSpeedCmd(f),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
