@@ -15,8 +15,8 @@ import (
 
 func newSpeedCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "speed",
-		Short: "Speed test server for laptops and gateways' TR-143 tests",
+		Use:     "speed",
+		Short:   "Speed test server for laptops and gateways' TR-143 tests",
 		Example: `  fieldagent speed serve --listen :8080`,
 	}
 	cmd.AddCommand(newSpeedServeCmd(f, nil))
