@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/gosnmp/gosnmp v1.47.0
+	github.com/miekg/dns v1.1.73
 	github.com/prometheus-community/pro-bing v0.9.1
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3

@@ -132,11 +132,14 @@ func (r Result) Reading(name string) (Reading, bool) {
 type Probe func(ctx context.Context, target string, reg prometheus.Registerer, logger *slog.Logger) ([]Reading, error)
 
 // Probes returns the built-in probes by name, each with default options:
-// "ping", "speed_download" and "speed_upload". The map is new on every call
+// "ping", "dns", "http", "trace", "speed_download" and "speed_upload". The map is new on every call
 // and may be modified by the caller.
 func Probes() map[string]Probe {
 	return map[string]Probe{
 		"ping":           PingProbe(PingOptions{}),
+		"dns":            DNSProbe(DNSOptions{}),
+		"http":           HTTPProbe(HTTPOptions{}),
+		"trace":          TraceProbe(TraceOptions{}),
 		"speed_download": SpeedDownloadProbe(speedtest.ClientOptions{}),
 		"speed_upload":   SpeedUploadProbe(speedtest.ClientOptions{}),
 	}
