@@ -116,6 +116,9 @@ type Diag struct {
 	SpeedURL string `yaml:"speed_url"`
 	// SpeedDuration is the length of the download test.
 	SpeedDuration time.Duration `yaml:"speed_duration"`
+	// Thresholds, if set, is a YAML file of verdict threshold overrides
+	// (diagnostics/verdict Profile keys, e.g. optical.rx_min_dbm).
+	Thresholds string `yaml:"thresholds"`
 }
 
 // Default returns the configuration used when nothing is set.

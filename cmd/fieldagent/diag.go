@@ -21,7 +21,7 @@ func newDiagCmd(f *Factory) *cobra.Command {
 		Example: `  fieldagent diag ping 192.0.2.1 --count 10
   fieldagent diag speed http://speed.example:8080/ --duration 10s`,
 	}
-	cmd.AddCommand(newDiagPingCmd(f, nil), newDiagSpeedCmd(f, nil))
+	cmd.AddCommand(newDiagRunCmd(f, nil), newDiagPingCmd(f, nil), newDiagSpeedCmd(f, nil))
 	return cmd
 }
 

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"fieldagent/agent/diagrun"
+	"fieldagent/diagnostics"
+	"fieldagent/diagnostics/verdict"
+	"fieldagent/drivers"
+	"fieldagent/drivers/catalog"
+	"fieldagent/tr069/acs"
+)
+
+type diagRunOptions struct {
+	f            *Factory
+	Serial       string
+	NoGateway    bool
+	Access       string
+	PackageDown  float64
+	PackageUp    float64
+	SpeedURL     string
+	PingTarget   string
+	Resolvers    []string
+	HTTPURL      string
+	Interface    string
+	ProfileFile  string
+	Upload       bool
+	Duration     time.Duration
+	Lang         string
+	LaptopOnWiFi bool
+}
+
+func newDiagRunCmd(f *Factory, runF func(context.Context, *diagRunOptions) error) *cobra.Command {
+	opts := &diagRunOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Diagnose a site: the gateway's line and state, the laptop's view, verdicts and findings",
+		Long: `diag run waits for the gateway's Inform on the ACS (acs.listen), reads its
+line and state through its driver (optical power, DSL line, LAN ports, Wi-Fi,
+PPPoE WAN and its last error), then runs the laptop-side checks it was given
+(ping, DNS through each --dns server, HTTP, speed test), and judges every
+reading against the profile for the access type and package:
+
+  GPON Rx −8 … −27 dBm (warn below −25), EPON −3 … −24 dBm, DSL SNR margin
+  ≥ 6 dB, gigabit LAN at 1000/full, speed ≥ 90% of the package, ping loss 0%,
+  IPTV MLR 0 and DF ≤ 50 ms.
+
+Each reading prints with ✔ (pass), ⚠ (warn) or ✘ (fail); each fault with its
+likely cause and the fix. --profile FILE (or diag.thresholds in the config)
+overrides any threshold, e.g. "optical: {rx_min_dbm: -28}".
+
+Exit status: 0 all checks pass, 1 a check failed, 2 usage, 3 no gateway
+informed.`,
+		Example: `  fieldagent diag run --access gpon --package 300/30 --speed-url http://speed.example:8080/
+  fieldagent diag run --serial ZTEG1A2B3C4D --dns 192.168.1.1 --dns 223.5.5.5 --ping 192.168.1.1
+  fieldagent diag run --no-gateway --interface eth0 --http https://www.189.cn/ --output json
+  fieldagent diag run --lang zh`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runDiagRun(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Serial, "serial", "", "gateway serial to wait for (default: the first gateway that informs)")
+	fl.BoolVar(&opts.NoGateway, "no-gateway", false, "laptop-side checks only: do not wait for a gateway")
+	fl.StringVar(&opts.Access, "access", "", "access type gpon, epon, adsl, vdsl or lan (default: what the gateway reports)")
+	fl.Var(packageFlag{&opts.PackageDown, &opts.PackageUp}, "package", "subscribed rate DOWN[/UP] in Mbit/s, e.g. 300/30")
+	fl.StringVar(&opts.SpeedURL, "speed-url", "", "fieldagent speed server for the laptop's speed test (default diag.speed_url)")
+	fl.StringVar(&opts.PingTarget, "ping", "", "host to ping from the laptop (default diag.ping_target, else the speed server)")
+	fl.StringArrayVar(&opts.Resolvers, "dns", nil, "DNS server to query from the laptop (repeat: the gateway and a public one)")
+	fl.StringVar(&opts.HTTPURL, "http", "", "URL to fetch from the laptop")
+	fl.StringVar(&opts.Interface, "interface", "", "the laptop's interface towards the gateway (checks its DHCP lease)")
+	fl.StringVar(&opts.ProfileFile, "profile", "", "YAML file of threshold overrides")
+	fl.BoolVar(&opts.Upload, "upload", false, "also run the laptop's upload test")
+	fl.DurationVar(&opts.Duration, "duration", 0, "speed test length per direction (default diag.speed_duration)")
+	fl.StringVar(&opts.Lang, "lang", "en", "findings language: en or zh")
+	fl.BoolVar(&opts.LaptopOnWiFi, "wifi", false, "the laptop is on the gateway's Wi-Fi (default: read from --interface)")
+	return cmd
+}
+
+// packageFlag parses DOWN[/UP] Mbit/s.
+type packageFlag struct{ down, up *float64 }
+
+func (p packageFlag) String() string {
+	if p.down == nil || *p.down == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%g/%g", *p.down, *p.up)
+}
+func (p packageFlag) Type() string { return "DOWN[/UP]" }
+func (p packageFlag) Set(s string) error {
+	d, u, _ := strings.Cut(s, "/")
+	if _, err := fmt.Sscan(d, p.down); err != nil || *p.down <= 0 {
+		return fmt.Errorf("package %q: want DOWN[/UP] in Mbit/s, e.g. 300/30", s)
+	}
+	if u != "" {
+		if _, err := fmt.Sscan(u, p.up); err != nil || *p.up <= 0 {
+			return fmt.Errorf("package %q: want DOWN[/UP] in Mbit/s, e.g. 300/30", s)
+		}
+	}
+	return nil
+}
+
+func runDiagRun(ctx context.Context, opts *diagRunOptions) error {
+	f := opts.f
+	cfg := f.Config()
+	lang := verdict.Lang(opts.Lang)
+	if lang != verdict.English && lang != verdict.Chinese {
+		return &usageError{fmt.Errorf("--lang %q: want en or zh", opts.Lang)}
+	}
+	site := diagrun.Site{
+		Access: opts.Access, PackageDownMbps: opts.PackageDown, PackageUpMbps: opts.PackageUp,
+		LANInterface: opts.Interface, Resolvers: opts.Resolvers, HTTPURL: opts.HTTPURL,
+		SpeedURL: firstNonEmpty(opts.SpeedURL, cfg.Diag.SpeedURL), Facts: map[string]string{},
+	}
+	site.PingTarget = firstNonEmpty(opts.PingTarget, cfg.Diag.PingTarget)
+	if site.PingTarget == "" && site.SpeedURL != "" {
+		site.PingTarget = diagrun.HostOf(site.SpeedURL)
+	}
+	if opts.LaptopOnWiFi {
+		site.Facts["laptop_link"] = "wifi"
+	}
+	var overrides []byte
+	overridesPath := firstNonEmpty(opts.ProfileFile, cfg.Diag.Thresholds)
+	if overridesPath != "" {
+		doc, err := os.ReadFile(overridesPath)
+		if err != nil {
+			return &usageError{fmt.Errorf("threshold overrides: %w", err)}
+		}
+		// Checked now, before waiting for a gateway; applied once the
+		// access type is known.
+		p := verdict.ProfileFor(site.Access, site.PackageDownMbps, site.PackageUpMbps)
+		if err := p.Override(doc); err != nil {
+			return &usageError{fmt.Errorf("threshold overrides in %s: %w", overridesPath, err)}
+		}
+		overrides = doc
+	}
+
+	if !opts.NoGateway {
+		ln, err := net.Listen("tcp", cfg.ACS.Listen)
+		if err != nil {
+			return &usageError{fmt.Errorf("ACS cannot listen on %s (acs.listen): %w", cfg.ACS.Listen, err)}
+		}
+		actx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		a := startACS(actx, cfg, ln, f.Logger())
+		if f.IO.ErrIsTerminal {
+			fmt.Fprintf(f.IO.ErrOut, "waiting up to %s for the gateway's Inform on %s …\n", cfg.Workflow.InformTimeout, ln.Addr())
+		}
+		reg := catalog.New(catalog.Options{ACS: a, Logger: f.Logger()})
+		wctx, wcancel := context.WithTimeout(ctx, cfg.Workflow.InformTimeout)
+		d, err := a.WaitDevice(wctx, func(d acs.Device) bool {
+			if opts.Serial != "" {
+				return d.DeviceId.SerialNumber == opts.Serial
+			}
+			e, err := reg.Lookup(drivers.SeenFromInform(d))
+			return err != nil || e.Kind == drivers.KindE8
+		})
+		wcancel()
+		if err != nil {
+			return &codedError{err: fmt.Errorf("no Inform within %s: check the gateway is powered, cabled to this laptop and its ACS URL points at %s (or use --no-gateway): %w", cfg.Workflow.InformTimeout, ln.Addr(), err), code: exitUnreachable}
+		}
+		sctx, scancel := context.WithTimeout(ctx, cfg.Workflow.StepTimeout)
+		drv, _, err := catalog.OpenTR069(sctx, reg, d)
+		var id drivers.Identity
+		if err == nil {
+			id, err = drv.Identify(sctx)
+		}
+		scancel()
+		if err != nil {
+			return err
+		}
+		sr, ok := drv.(drivers.StatusReader)
+		if !ok {
+			return fmt.Errorf("%w: %s is a %s device: diag run reads gateways (use --serial, or --no-gateway)", drivers.ErrMismatch, d.ID, id.Kind)
+		}
+		site.Gateway = sr
+		if site.Access == "" {
+			site.Access = id.Access
+		}
+		site.GatewayTests = gatewayTests(drv, site.SpeedURL)
+	}
+
+	var profile *verdict.Profile
+	if overrides != nil {
+		p := verdict.ProfileFor(site.Access, site.PackageDownMbps, site.PackageUpMbps)
+		if err := p.Override(overrides); err != nil {
+			return &usageError{fmt.Errorf("threshold overrides in %s: %w", overridesPath, err)}
+		}
+		profile = &p
+	}
+	o := diagrun.Options{Profile: profile, Logger: f.Logger(), Upload: opts.Upload}
+	o.Speed.Duration = opts.Duration
+	if o.Speed.Duration <= 0 {
+		o.Speed.Duration = cfg.Diag.SpeedDuration
+	}
+	if f.IO.ErrIsTerminal && !f.jsonOutput() {
+		o.Progress = func(probe, target string, res *diagnostics.Result) {
+			if res == nil {
+				fmt.Fprintf(f.IO.ErrOut, "… %s %s\n", probe, target)
+			}
+		}
+	}
+	out, err := diagrun.Run(ctx, site, o)
+	if err != nil {
+		return err
+	}
+	if f.jsonOutput() {
+		if err := f.writeJSON(out); err != nil {
+			return err
+		}
+	} else {
+		if err := out.Report.WriteTable(f.IO.Out); err != nil {
+			return err
+		}
+		if len(out.Report.Findings) > 0 {
+			fmt.Fprintln(f.IO.Out)
+			if err := out.Report.WriteFindings(f.IO.Out, lang); err != nil {
+				return err
+			}
+		}
+	}
+	if out.Report.Failed() {
+		return &silentError{err: errors.New("diag run: a check failed"), code: exitCheckFailed}
+	}
+	return nil
+}
+
+// gatewayTests are the gateway-side probes the driver offers.
+func gatewayTests(drv drivers.Identifier, speedURL string) map[string]diagnostics.Probe {
+	_ = drv
+	_ = speedURL
+	return nil
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}

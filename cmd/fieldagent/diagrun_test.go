@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"fieldagent/agent/secret"
+	"fieldagent/testlab"
+)
+
+// runWithLab runs the command with args (its ACS on a free port) and, once
+// that ACS listens, a lab site whose gateway informs to it. It returns the
+// site and the command's error.
+func runWithLab(t *testing.T, f *Factory, args ...string) (*testlab.Site, error) {
+	t.Helper()
+	addr := freeAddr(t)
+	f.Env = append(f.Env, "FIELDAGENT_ACS_LISTEN="+addr, "FIELDAGENT_ACS_CONNECTION_REQUEST_USERNAME=lab",
+		"FIELDAGENT_ACS_CONNECTION_REQUEST_PASSWORD=cr-secret")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- execute(t, f, args...) }()
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("%v ended before listening: %v", args, err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	site, err := testlab.Start(ctx, testlab.Config{ACSURL: "http://" + addr + "/", ConnReqUsername: "lab", ConnReqPassword: secret.New("cr-secret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(site.Close)
+	select {
+	case err := <-done:
+		return site, err
+	case <-ctx.Done():
+		t.Fatalf("%v did not finish", args)
+	}
+	return nil, nil
+}
+
+// A fresh lab gateway has light but no internet WAN: diag run reads the
+// line through the e8 driver, passes the optical checks, fails on the WAN
+// with its finding, and exits 1.
+func TestDiagRunLabGateway(t *testing.T) {
+	f, out, errOut, dir := newTestFactory(t)
+	prof := filepath.Join(dir, "thresholds.yaml")
+	if err := os.WriteFile(prof, []byte("ping:\n  max_loss_pct: 100\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runWithLab(t, f, "diag", "run", "--serial", testlab.SampleGatewaySN, "--package", "300/30", "--profile", prof, "--output", "json")
+	if code := exitCode(err); code != exitCheckFailed {
+		t.Fatalf("exit %d (%v), want 1 for a failed check\n%s", code, err, errOut)
+	}
+	var res struct {
+		Results []struct {
+			Probe    string `json:"probe"`
+			Success  bool   `json:"success"`
+			Readings []struct {
+				Name  string  `json:"name"`
+				Value float64 `json:"value"`
+			} `json:"readings"`
+		} `json:"results"`
+		Facts  map[string]string `json:"facts"`
+		Report struct {
+			Access string `json:"access"`
+			Status string `json:"status"`
+			Checks []struct {
+				Reading string `json:"reading"`
+				Status  string `json:"status"`
+			} `json:"checks"`
+			Findings []struct {
+				Code string `json:"code"`
+				Fix  string `json:"fix"`
+			} `json:"findings"`
+		} `json:"report"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("output is not one JSON document: %v\n%s", err, out)
+	}
+	if res.Report.Access != "gpon" || res.Facts["access"] != "gpon" {
+		t.Errorf("access %q / fact %q, want gpon", res.Report.Access, res.Facts["access"])
+	}
+	var rx float64
+	for _, r := range res.Results {
+		for _, rd := range r.Readings {
+			if rd.Name == "optical_rx_power_dbm" {
+				rx = rd.Value
+			}
+		}
+	}
+	if rx > -8 || rx < -27 {
+		t.Errorf("optical rx %v dBm, want the lab's in-range reading", rx)
+	}
+	checks := map[string]string{}
+	for _, c := range res.Report.Checks {
+		checks[c.Reading] = c.Status
+	}
+	if checks["optical_rx_power_dbm"] != "ok" {
+		t.Errorf("optical check %q, want ok (checks %v)", checks["optical_rx_power_dbm"], checks)
+	}
+	var codes []string
+	for _, fd := range res.Report.Findings {
+		codes = append(codes, fd.Code)
+	}
+	if !strings.Contains(strings.Join(codes, ","), "WAN_DOWN") {
+		t.Errorf("findings %v, want WAN_DOWN", codes)
+	}
+	if res.Report.Status != "fail" {
+		t.Errorf("report status %q", res.Report.Status)
+	}
+}
+
+// A bad threshold file is a usage error naming the key.
+func TestDiagRunBadProfile(t *testing.T) {
+	f, _, _, dir := newTestFactory(t)
+	prof := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(prof, []byte("optical:\n  rx_min_dbmx: -30\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := execute(t, f, "diag", "run", "--no-gateway", "--profile", prof)
+	if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), "rx_min_dbmx") {
+		t.Fatalf("exit %d, err %v: want a usage error naming the key", code, err)
+	}
+	err = execute(t, f, "diag", "run", "--no-gateway", "--package", "fast")
+	if code := exitCode(err); code != exitUsage {
+		t.Fatalf("--package fast: exit %d (%v), want 2", code, err)
+	}
+}
