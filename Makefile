@@ -20,7 +20,7 @@ BENCHTIME     ?= 3x
 # Debian packages the tests use: real snmpd/sshd peers (python3 runs the XT-2
 # CLI script behind sshd), iperf3 as the speed
 # reference, iproute2/nftables for network namespaces.
-TEST_DEBS     := snmpd snmp openssh-server openssh-client iperf3 iproute2 nftables python3
+TEST_DEBS     := snmpd snmp openssh-server openssh-client iperf3 iproute2 nftables python3 iputils-ping
 
 export CGO_ENABLED ?= 0
 

@@ -83,6 +83,9 @@ type DNSOptions struct {
 	// RewriteZone is the zone under which the rewrite check invents its
 	// name; "" means DefaultDNSRewriteZone. It must not have a wildcard.
 	RewriteZone string
+	// OnResult, if set, receives DNSProbe's full result (the answers
+	// themselves), for a caller that prints them.
+	OnResult func(DNSResult)
 }
 
 func (o DNSOptions) withDefaults() DNSOptions {
@@ -256,6 +259,9 @@ func DNSProbe(opts DNSOptions) Probe {
 			reg = prometheus.NewRegistry()
 		}
 		res, err := resolveDNS(ctx, target, opts, logger)
+		if opts.OnResult != nil {
+			opts.OnResult(res)
+		}
 		if !res.Answered {
 			return nil, err
 		}

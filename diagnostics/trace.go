@@ -63,6 +63,9 @@ type TraceOptions struct {
 	// Port is the first UDP destination port; probe i (counting from 0
 	// over all hops) goes to Port+i. 0 means DefaultTracePort.
 	Port int
+	// OnResult, if set, receives TraceProbe's hop list, for a caller that
+	// prints it.
+	OnResult func(TraceResult)
 }
 
 func (o TraceOptions) withDefaults() TraceOptions {
@@ -170,6 +173,9 @@ func TraceProbe(opts TraceOptions) Probe {
 			reg = prometheus.NewRegistry()
 		}
 		res, err := traceroute(ctx, target, opts, logger)
+		if opts.OnResult != nil {
+			opts.OnResult(res)
+		}
 		if !res.Addr.IsValid() {
 			return nil, err
 		}

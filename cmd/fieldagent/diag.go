@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -17,11 +19,21 @@ import (
 func newDiagCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "diag",
-		Short: "Diagnostics: ping and speed tests from this laptop",
-		Example: `  fieldagent diag ping 192.0.2.1 --count 10
+		Short: "Diagnostics: a whole site (diag run) or one probe from this laptop",
+		Long: `diag run diagnoses a site end to end: the gateway's line through its driver
+and the laptop's view, judged against the access profile, with findings.
+Each probe also stands alone: ping, dns, http, trace, speed.
+
+Every probe prints its readings, or --output json prints one document; the
+exit status is 1 when the probe (or a check) failed.`,
+		Example: `  fieldagent diag run --package 300/30 --speed-url http://speed.example:8080/
+  fieldagent diag ping 192.0.2.1 --count 10
+  fieldagent diag dns 192.168.1.1 --name www.189.cn
+  fieldagent diag http https://www.189.cn/
+  fieldagent diag trace 223.5.5.5
   fieldagent diag speed http://speed.example:8080/ --duration 10s`,
 	}
-	cmd.AddCommand(newDiagRunCmd(f, nil), newDiagPingCmd(f, nil), newDiagSpeedCmd(f, nil))
+	cmd.AddCommand(newDiagRunCmd(f, nil), newDiagPingCmd(f, nil), newDiagDNSCmd(f), newDiagHTTPCmd(f), newDiagTraceCmd(f), newDiagSpeedCmd(f, nil))
 	return cmd
 }
 
@@ -100,9 +112,40 @@ over the rest of the test, with latency under load.`,
 }
 
 func runDiag(ctx context.Context, f *Factory, name string, p diagnostics.Probe, target string, timeout time.Duration) error {
+	return runDiagDetail(ctx, f, name, p, target, timeout, nil)
+}
+
+// diagDetail is what a probe saw beyond its readings (DNS answers, hops):
+// key and value for --output json, and lines for the table.
+type diagDetail struct {
+	key  string
+	json any
+	text func(w io.Writer)
+}
+
+// runDiagDetail runs one probe and prints its result; detail, if set, is
+// called after the probe ran.
+func runDiagDetail(ctx context.Context, f *Factory, name string, p diagnostics.Probe, target string, timeout time.Duration, detail func() *diagDetail) error {
 	res := diagnostics.Run(ctx, name, p, target, timeout, prometheus.NewRegistry(), f.Logger())
+	var d *diagDetail
+	if detail != nil {
+		d = detail()
+	}
 	if f.jsonOutput() {
-		if err := f.writeJSON(res); err != nil {
+		var v any = res
+		if d != nil && d.json != nil {
+			b, err := json.Marshal(res)
+			if err != nil {
+				return err
+			}
+			m := map[string]any{}
+			if err := json.Unmarshal(b, &m); err != nil {
+				return err
+			}
+			m[d.key] = d.json
+			v = m
+		}
+		if err := f.writeJSON(v); err != nil {
 			return err
 		}
 	} else {
@@ -123,6 +166,9 @@ func runDiag(ctx context.Context, f *Factory, name string, p diagnostics.Probe, 
 		}
 		if err := tw.Flush(); err != nil {
 			return err
+		}
+		if d != nil && d.text != nil {
+			d.text(f.IO.Out)
 		}
 	}
 	if !res.Success {
