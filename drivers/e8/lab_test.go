@@ -37,7 +37,7 @@ func startLab(tb testing.TB, access string, opts ...labOpt) *lab {
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
 	cr := secret.New("cr")
-	a := acs.New(acs.Config{ConnectionRequestAuth: func(string) (string, secret.Secret) { return "u", cr }})
+	a := acs.New(acs.Config{ConnLostGrace: 50 * time.Millisecond, ConnectionRequestAuth: func(string) (string, secret.Secret) { return "u", cr }})
 	as := httptest.NewUnstartedServer(a)
 	as.Config.ConnState = a.ConnState // a dropped CWMP connection ends its session at once
 	as.Start()

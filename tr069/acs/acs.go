@@ -72,6 +72,11 @@ type Config struct {
 	// SessionTimeout drops a session idle this long (its pending requests
 	// fail with ErrSessionEnded); 0 means 30s.
 	SessionTimeout time.Duration
+	// ConnLostGrace is how long a session whose CPE closed its persistent
+	// connection with a request outstanding waits for the CPE to come back
+	// on a new connection (an HTTP client may drop a pooled connection
+	// legitimately) before it ends (see ConnState); 0 means 2s.
+	ConnLostGrace time.Duration
 	// SessionHold is how long a session with an empty queue is kept open
 	// waiting for another request before the ACS ends it with 204; 0 means
 	// 200ms, negative means end at once.
@@ -202,6 +207,7 @@ type session struct {
 	// connection it informed on: closing that connection then ends the
 	// session (ConnState), instead of waiting for the idle timeout.
 	persistent bool
+	lost       *time.Timer // ConnLostGrace running after the connection closed
 	ns         string
 	authUser   string
 	lastSeen   time.Time
@@ -243,6 +249,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = 30 * time.Second
+	}
+	if cfg.ConnLostGrace <= 0 {
+		cfg.ConnLostGrace = 2 * time.Second
 	}
 	if cfg.SessionHold == 0 {
 		cfg.SessionHold = 200 * time.Millisecond
@@ -856,6 +865,10 @@ func (s *Server) lookup(r *http.Request) *session {
 // sameConn notes whether the CPE kept its connection for r (persistent) or
 // came back on a new one (a cookie session). Caller holds s.mu.
 func (s *Server) sameConn(sess *session, r *http.Request) {
+	if sess.lost != nil {
+		sess.lost.Stop() // the CPE came back in time
+		sess.lost = nil
+	}
 	if r.RemoteAddr == sess.remote {
 		sess.persistent = true
 	} else {
@@ -872,6 +885,10 @@ func (s *Server) touch(sess *session) {
 // endSession removes sess and fails what it owed. Caller holds s.mu.
 func (s *Server) endSession(sess *session, why error) {
 	sess.timer.Stop()
+	if sess.lost != nil {
+		sess.lost.Stop()
+		sess.lost = nil
+	}
 	delete(s.sessions, sess.id)
 	if sess.dev.session == sess {
 		sess.dev.session = nil
@@ -889,8 +906,9 @@ var ErrConnectionLost = errors.New("the CPE closed its connection with a request
 
 // ConnState is an http.Server ConnState hook: when a connection closes that
 // a session kept alive and a request to the CPE is outstanding, the session
-// ends at once (ErrSessionEnded wrapping ErrConnectionLost) rather than
-// after SessionTimeout, so a caller can recover while the technician waits.
+// ends (ErrSessionEnded wrapping ErrConnectionLost) unless the CPE comes
+// back on a new connection within ConnLostGrace — instead of only after
+// SessionTimeout — so a caller can recover while the technician waits.
 // Serve installs it; a caller with its own http.Server should too. A CPE
 // that uses a new connection per request (cookies) is never affected.
 func (s *Server) ConnState(c net.Conn, st http.ConnState) {
@@ -901,10 +919,19 @@ func (s *Server) ConnState(c net.Conn, st http.ConnState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sess := range s.sessions {
-		if sess.remote == addr && sess.persistent && sess.inflight != nil {
+		if sess.remote != addr || !sess.persistent || sess.inflight == nil || sess.lost != nil {
+			continue
+		}
+		sess.lost = time.AfterFunc(s.cfg.ConnLostGrace, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.sessions[sess.id] != sess || sess.lost == nil || sess.inflight == nil {
+				return
+			}
+			sess.lost = nil
 			s.log.Warn("CWMP connection lost mid-session", "device", sess.dev.dev.ID, "method", sess.inflight.req.MethodName())
 			s.endSession(sess, ErrConnectionLost)
-		}
+		})
 	}
 }
 

@@ -63,3 +63,23 @@ func TestConnectionPerRequestKeepsSession(t *testing.T) {
 		}
 	}
 }
+
+// A CPE whose HTTP client drops the pooled connection while it works on a
+// request, and answers on a new one within ConnLostGrace, keeps its session.
+func TestConnectionDroppedByPoolKeepsSession(t *testing.T) {
+	tr := &http.Transport{}
+	l := startLab(t, 1, acs.Config{}, func(c *cpe.Config) {
+		c.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: tr}
+		c.BeforeRPC = func(context.Context, cwmp.Message) error {
+			tr.CloseIdleConnections() // the connection the request came on
+			return nil
+		}
+	})
+	ctx := testCtx(t)
+	d := l.waitBoot(t, ctx, "SN000")
+	for i := range 3 {
+		if _, err := l.acs.Do(ctx, d.ID, &cwmp.GetParameterValues{ParameterNames: []string{swVersion}}); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+}
