@@ -42,6 +42,10 @@ var (
 	ErrFirmware = errors.New("firmware upgrade failed")
 	// ErrIPTVAuth means the set-top box's EPG authentication failed.
 	ErrIPTVAuth = errors.New("iptv authentication failed")
+	// ErrDiagnostics means a test the device ran itself (a TR-143 transfer,
+	// a ping, a trace route) ended in an error state; a *DiagnosticsError
+	// says which.
+	ErrDiagnostics = errors.New("the device's diagnostics test failed")
 )
 
 // Kind is a device family of the operator's catalogue.
@@ -360,6 +364,12 @@ type LANHost struct {
 	Hostname  string `json:"hostname,omitempty"`
 	Interface string `json:"interface,omitempty"`
 	Active    bool   `json:"active"`
+	// AddressSource is how the host got its address: DHCP, Static or
+	// AutoIP; empty when the device does not say.
+	AddressSource string `json:"address_source,omitempty"`
+	// LeaseSeconds is what is left of a DHCP lease; -1 for none (a static
+	// address), 0 when unknown.
+	LeaseSeconds int `json:"lease_seconds,omitempty"`
 }
 
 // STBConfigurer sets a set-top box's service account, EPG servers and

@@ -198,8 +198,9 @@ func (d *Driver) WiFi(ctx context.Context) ([]drivers.WiFiStatus, error) {
 	return out, nil
 }
 
-// LANHosts reads LANDevice.1.Hosts.Host; a gateway whose data model lacks
-// the table gives drivers.ErrUnsupported.
+// LANHosts reads LANDevice.1.Hosts.Host (the gateway's DHCP leases and
+// learned hosts), in table order; a gateway whose data model lacks the
+// table gives drivers.ErrUnsupported.
 func (d *Driver) LANHosts(ctx context.Context) ([]drivers.LANHost, error) {
 	table := LANDev + "Hosts.Host."
 	m, order, err := d.instances(ctx, table)
@@ -213,7 +214,11 @@ func (d *Driver) LANHosts(ctx context.Context) ([]drivers.LANHost, error) {
 	out := make([]drivers.LANHost, 0, len(order))
 	for _, n := range order {
 		f := m[n]
-		out = append(out, drivers.LANHost{MAC: f["MACAddress"], IP: f["IPAddress"], Hostname: f["HostName"], Interface: f["InterfaceType"], Active: sameValue(f["Active"], "1")})
+		lease, _ := strconv.Atoi(f["LeaseTimeRemaining"])
+		out = append(out, drivers.LANHost{
+			MAC: f["MACAddress"], IP: f["IPAddress"], Hostname: f["HostName"], Interface: f["InterfaceType"],
+			Active: sameValue(f["Active"], "1"), AddressSource: f["AddressSource"], LeaseSeconds: lease,
+		})
 	}
 	return out, nil
 }

@@ -93,6 +93,8 @@ type Gateway struct {
 	faults []setFault // injected SetParameterValues faults, oldest first
 	cuts   []linkCut  // injected session drops, oldest first
 	cutNow bool       // the request being handled drops after applying
+
+	diag diagnostics // TR-143 / TR-098 diagnostics tests (diag.go)
 }
 
 // linkCut is one injected session drop: the next ACS request match accepts
@@ -427,6 +429,10 @@ func (g *Gateway) cutErr() error {
 
 func (g *Gateway) onSet(_ context.Context, changed []cwmp.ParameterValueStruct) error {
 	if err := g.injectedFault(changed); err != nil {
+		g.takeCut()
+		return err
+	}
+	if err := g.diagOnSet(changed); err != nil {
 		g.takeCut()
 		return err
 	}

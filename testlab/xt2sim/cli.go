@@ -235,6 +235,8 @@ func (s *session) runStatus(line string, status *uint32) bool {
 		s.addEdit(edit{head: v.head, line: strings.Join(words, " "), key: pt.key})
 	case kindEnter:
 		return s.enter(pt.name, words, status)
+	case kindAction:
+		return s.action(pt.name, line, status)
 	}
 	return true
 }

@@ -280,6 +280,7 @@ const (
 	kindDisplay                 // a display command
 	kindSession                 // a session command (quit, commit, ...)
 	kindGlobal                  // a top-level line set from system view
+	kindAction                  // a test command (ping, speed-test; diag.go)
 	kindUndoOnly                // never valid
 )
 
@@ -384,6 +385,7 @@ func patternsFor(v viewKind) []pattern {
 	var out []pattern
 	out = append(out, displayPatterns...)
 	out = append(out, anyViewPatterns...)
+	out = append(out, actionPatterns...)
 	switch v {
 	case viewUser:
 		return append(out, userPatterns...)

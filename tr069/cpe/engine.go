@@ -179,10 +179,11 @@ type Engine struct {
 }
 
 type followUp struct {
-	kind     string // "reboot", "factory", "download", "upload"
+	kind     string // "reboot", "factory", "download", "upload", "func"
 	key      string
 	download cwmp.Download
 	upload   cwmp.Upload
+	fn       func(ctx context.Context) // kind "func" (Defer)
 }
 
 // New checks cfg and returns an engine for tree (nil means a new empty
@@ -535,8 +536,25 @@ func (e *Engine) DiagnosticsComplete(ctx context.Context) error {
 	}
 }
 
+// Defer runs fn once the current CWMP session has ended (or, when no session
+// is in progress, once the next one has ended), the way TR-069 wants a CPE
+// to start a diagnostics test that the ACS requested: "the CPE SHOULD wait
+// until after completion of the communication session with the ACS". Call
+// it from a Config.OnSet or OnAddObject hook. fn runs on the engine's
+// goroutine with Run's (or Inform's) context, in order with the session's
+// other follow-ups (reboot, transfers), so it must return promptly: start
+// long work in a goroutine and report its end with DiagnosticsComplete or
+// Inform. If the session fails, fn waits for the next successful one.
+func (e *Engine) Defer(fn func(ctx context.Context)) {
+	if fn == nil {
+		return
+	}
+	e.addFollowUp(followUp{kind: "func", fn: fn})
+}
+
 // afterSession performs what the last session asked for (reboot, factory
-// reset, transfers) and returns the events to report in the next Inform.
+// reset, transfers, deferred functions) and returns the events to report in
+// the next Inform.
 func (e *Engine) afterSession(ctx context.Context) []cwmp.EventStruct {
 	e.mu.Lock()
 	fus := e.followUp
@@ -588,6 +606,8 @@ func (e *Engine) afterSession(ctx context.Context) []cwmp.EventStruct {
 			e.addTC(tc)
 			events = addEvent(events, cwmp.EventStruct{EventCode: EventTransferComplete})
 			events = addEvent(events, cwmp.EventStruct{EventCode: EventMUpload, CommandKey: f.upload.CommandKey})
+		case "func":
+			f.fn(ctx)
 		}
 	}
 	return events

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -316,7 +317,7 @@ func TestUpload(t *testing.T) {
 	ctx := testCtx(t)
 	got := make(chan string, 1)
 	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "up" || p != "load" || r.Method != http.MethodPut {
+		if u, p, ok := r.BasicAuth(); !ok || u != "up" || p != "up-pw-7f3a" || r.Method != http.MethodPut {
 			w.Header().Set("WWW-Authenticate", `Basic realm="files"`)
 			http.Error(w, "auth", http.StatusUnauthorized)
 			return
@@ -331,7 +332,7 @@ func TestUpload(t *testing.T) {
 	a, url := startACS(t, acs.Config{ConnectionRequestAuth: crAuth("", "")}, nil)
 	startCPE(t, cpe.Config{ACSURL: url})
 	waitInform(t, ctx, a, cpe.EventBootstrap, time.Time{})
-	if _, err := a.Do(ctx, deviceID, &cwmp.Upload{CommandKey: "up-1", FileType: "1 Vendor Configuration File", URL: files.URL + "/cfg", Username: "up", Password: "load"}); err != nil {
+	if _, err := a.Do(ctx, deviceID, &cwmp.Upload{CommandKey: "up-1", FileType: "1 Vendor Configuration File", URL: files.URL + "/cfg", Username: "up", Password: "up-pw-7f3a"}); err != nil {
 		t.Fatal(err)
 	}
 	tc, err := a.WaitTransferComplete(ctx, deviceID, "up-1")
@@ -343,10 +344,48 @@ func TestUpload(t *testing.T) {
 	}
 	select {
 	case body := <-got:
-		if !strings.Contains(body, igd+"DeviceInfo.Manufacturer=") || strings.Contains(body, "load") {
+		if !strings.Contains(body, igd+"DeviceInfo.Manufacturer=") || strings.Contains(body, "up-pw-7f3a") {
 			t.Fatalf("uploaded config:\n%s", body)
 		}
 	case <-ctx.Done():
 		t.Fatal("no upload")
 	}
+}
+
+// TestDefer checks that a function deferred from OnSet runs once the
+// session that carried the SetParameterValues has ended (the ACS no longer
+// holds it), and that it can report "8 DIAGNOSTICS COMPLETE" from there.
+func TestDefer(t *testing.T) {
+	ctx := testCtx(t)
+	a, url := startACS(t, acs.Config{ConnectionRequestAuth: crAuth("", "")}, nil)
+	var eng atomic.Pointer[cpe.Engine]
+	idle := make(chan error, 1)
+	e := startCPE(t, cpe.Config{ACSURL: url, OnSet: func(context.Context, []cwmp.ParameterValueStruct) error {
+		e := eng.Load()
+		e.Defer(func(ctx context.Context) {
+			done, cancel := context.WithCancel(ctx)
+			cancel() // WaitIdle answers nil at once only if the ACS ended the session
+			idle <- a.WaitIdle(done, deviceID)
+			go func() { _ = e.DiagnosticsComplete(ctx) }()
+		})
+		return nil
+	}})
+	eng.Store(e)
+	e.Defer(nil) // ignored
+	waitInform(t, ctx, a, cpe.EventBootstrap, time.Time{})
+	before := time.Now()
+	if err := a.SetParameterValues(ctx, deviceID, []cwmp.ParameterValueStruct{
+		{Name: igd + "DeviceInfo.ProvisioningCode", Value: "DIAG", Type: "xsd:string"},
+	}, ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-idle:
+		if err != nil {
+			t.Fatalf("the deferred function ran while the session was open: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the deferred function never ran")
+	}
+	waitInform(t, ctx, a, cpe.EventDiagnosticsComplete, before)
 }

@@ -644,6 +644,59 @@ func (t *Tree) addInstance(path string, tp *template) uint32 {
 	return n
 }
 
+// AddInstance creates the next instance of the multi-instance object table
+// (a path ending in ".", e.g. "InternetGatewayDevice.LANDevice.1.Hosts.Host.")
+// as the device itself does, writable table or not: result tables such as
+// TR-143 PerConnectionResult and LAN host tables. The instance gets the
+// template's parameters with their defaults; the table's NumberOfEntries
+// parameter is updated. Nothing is notified. It fails with ErrUnknownParam
+// when table is not a multi-instance object of the tree.
+func (t *Tree) AddInstance(table string) (uint32, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	tp := t.findTemplate(table)
+	if tp == nil || !t.objects[table] {
+		return 0, fmt.Errorf("%w: %s is not a multi-instance object", ErrUnknownParam, table)
+	}
+	return t.addInstance(table, tp), nil
+}
+
+// ClearTable deletes every instance of the multi-instance object table and
+// restarts its numbering at 1, as a device does when it discards the rows
+// of a result table (TR-143: "All instances are removed when
+// DiagnosticsState is set to Requested or None"). The table's
+// NumberOfEntries parameter becomes 0. It fails with ErrUnknownParam when
+// table is not a multi-instance object of the tree.
+func (t *Tree) ClearTable(table string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.findTemplate(table) == nil || !t.objects[table] {
+		return fmt.Errorf("%w: %s is not a multi-instance object", ErrUnknownParam, table)
+	}
+	for _, n := range t.instances(table) {
+		inst := table + strconv.FormatUint(uint64(n), 10) + "."
+		for name := range t.params {
+			if strings.HasPrefix(name, inst) {
+				delete(t.params, name)
+				delete(t.changed, name)
+			}
+		}
+		for o := range t.objects {
+			if strings.HasPrefix(o, inst) {
+				delete(t.objects, o)
+			}
+		}
+		for tbl := range t.next {
+			if strings.HasPrefix(tbl, inst) {
+				delete(t.next, tbl)
+			}
+		}
+	}
+	delete(t.next, table)
+	t.updateCount(table)
+	return nil
+}
+
 // deleteObject implements DeleteObject.
 func (t *Tree) deleteObject(path string) *cwmp.Fault {
 	t.mu.Lock()

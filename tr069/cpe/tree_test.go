@@ -234,3 +234,47 @@ func TestRetryAndCoalesce(t *testing.T) {
 		t.Fatalf("%d informs for 5 connection requests", n)
 	}
 }
+
+// TestAddInstanceClearTable covers the device-side table API: result
+// tables the ACS cannot AddObject to, filled and emptied by the device.
+func TestAddInstanceClearTable(t *testing.T) {
+	tree := NewTree()
+	tree.Set(Param{Name: "Device.Diag.ResultNumberOfEntries", Value: "0", Type: "xsd:unsignedInt"})
+	tree.defineTemplate("Device.Diag.Result.", []Param{{Name: "Bytes", Value: "0", Type: "xsd:unsignedInt"}}, nil, false)
+
+	if _, f := tree.addObject("Device.Diag.Result."); f == nil {
+		t.Fatal("the ACS added a row to a read-only result table")
+	}
+	for want := uint32(1); want <= 3; want++ {
+		n, err := tree.AddInstance("Device.Diag.Result.")
+		if err != nil || n != want {
+			t.Fatalf("AddInstance = %d, %v, want %d", n, err, want)
+		}
+	}
+	if v := tree.Value("Device.Diag.Result.3.Bytes"); v != "0" {
+		t.Errorf("new row's Bytes = %q, want the default 0", v)
+	}
+	if v := tree.Value("Device.Diag.ResultNumberOfEntries"); v != "3" {
+		t.Errorf("ResultNumberOfEntries = %s, want 3", v)
+	}
+	if err := tree.ClearTable("Device.Diag.Result."); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tree.Get("Device.Diag.Result.1.Bytes"); ok {
+		t.Error("ClearTable left row 1")
+	}
+	if v := tree.Value("Device.Diag.ResultNumberOfEntries"); v != "0" {
+		t.Errorf("ResultNumberOfEntries after ClearTable = %s, want 0", v)
+	}
+	if n, err := tree.AddInstance("Device.Diag.Result."); err != nil || n != 1 {
+		t.Errorf("AddInstance after ClearTable = %d, %v, want 1 (numbering restarts)", n, err)
+	}
+	for _, bad := range []string{"Device.Diag.", "Device.Nope.", "Device.Diag.Result.1."} {
+		if _, err := tree.AddInstance(bad); !errors.Is(err, ErrUnknownParam) {
+			t.Errorf("AddInstance(%s) = %v, want ErrUnknownParam", bad, err)
+		}
+		if err := tree.ClearTable(bad); !errors.Is(err, ErrUnknownParam) {
+			t.Errorf("ClearTable(%s) = %v, want ErrUnknownParam", bad, err)
+		}
+	}
+}

@@ -63,6 +63,13 @@ func TestBuiltin(t *testing.T) {
 		"InternetGatewayDevice.X_CT-COM_UserInfo.Result",
 		"InternetGatewayDevice.WANDevice.1.X_CT-COM_EponInterfaceConfig.RXPower",
 		"InternetGatewayDevice.WANDevice.1.X_CT-COM_GponInterfaceConfig.TXPower",
+		"InternetGatewayDevice.LANDevice.1.Hosts.HostNumberOfEntries",
+		"InternetGatewayDevice.LANDevice.1.Hosts.Host.{i}.LeaseTimeRemaining",
+		"InternetGatewayDevice.DownloadDiagnostics.TestBytesReceivedUnderFullLoading",
+		"InternetGatewayDevice.DownloadDiagnostics.PerConnectionResult.2.TCPOpenResponseTime",
+		"InternetGatewayDevice.UploadDiagnostics.TestFileLength",
+		"InternetGatewayDevice.IPPingDiagnostics.AverageResponseTimeDetailed",
+		"InternetGatewayDevice.TraceRouteDiagnostics.RouteHops.{i}.HopRTTimes",
 	} {
 		if p, _ := e8.Param(path); p == nil {
 			t.Errorf("e8 model lacks %s", path)
