@@ -34,8 +34,9 @@ type Site struct {
 	Gateway drivers.StatusReader
 	// GatewayTests run the gateway-side probes (TR-143 download/upload,
 	// ping), each returning readings such as gateway_download_mbps. Keyed
-	// by probe name.
-	GatewayTests map[string]diagnostics.Probe
+	// by probe name; GatewayTargets gives each one's target (a URL, a host).
+	GatewayTests   map[string]diagnostics.Probe
+	GatewayTargets map[string]string
 	// Access and the package rates choose the profile's thresholds.
 	Access                         string
 	PackageDownMbps, PackageUpMbps float64
@@ -127,7 +128,7 @@ func Run(ctx context.Context, site Site, o Options) (Outcome, error) {
 		}, timeout})
 	}
 	for _, name := range slices.Sorted(maps.Keys(site.GatewayTests)) {
-		steps = append(steps, step{name, "gateway", site.GatewayTests[name], 3 * timeout})
+		steps = append(steps, step{name, site.GatewayTargets[name], site.GatewayTests[name], 3 * timeout})
 	}
 	if site.PingTarget != "" {
 		steps = append(steps, step{"ping", site.PingTarget, diagnostics.PingProbe(o.Ping), timeout})

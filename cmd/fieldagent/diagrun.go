@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"fieldagent/agent/diagrun"
 	"fieldagent/diagnostics"
+	"fieldagent/diagnostics/gateway"
 	"fieldagent/diagnostics/verdict"
 	"fieldagent/drivers"
 	"fieldagent/drivers/catalog"
@@ -36,6 +38,7 @@ type diagRunOptions struct {
 	Duration     time.Duration
 	Lang         string
 	LaptopOnWiFi bool
+	GatewayBytes int64
 }
 
 func newDiagRunCmd(f *Factory, runF func(context.Context, *diagRunOptions) error) *cobra.Command {
@@ -45,7 +48,8 @@ func newDiagRunCmd(f *Factory, runF func(context.Context, *diagRunOptions) error
 		Short: "Diagnose a site: the gateway's line and state, the laptop's view, verdicts and findings",
 		Long: `diag run waits for the gateway's Inform on the ACS (acs.listen), reads its
 line and state through its driver (optical power, DSL line, LAN ports, Wi-Fi,
-PPPoE WAN and its last error), then runs the laptop-side checks it was given
+PPPoE WAN and its last error), has the gateway itself download from the
+speed server (TR-143) and ping it, then runs the laptop-side checks it was given
 (ping, DNS through each --dns server, HTTP, speed test), and judges every
 reading against the profile for the access type and package:
 
@@ -85,6 +89,7 @@ informed.`,
 	fl.BoolVar(&opts.Upload, "upload", false, "also run the laptop's upload test")
 	fl.DurationVar(&opts.Duration, "duration", 0, "speed test length per direction (default diag.speed_duration)")
 	fl.StringVar(&opts.Lang, "lang", "en", "findings language: en or zh")
+	fl.Int64Var(&opts.GatewayBytes, "gateway-bytes", 0, "size of the gateway's own download test (default: about 4 s at the package rate)")
 	fl.BoolVar(&opts.LaptopOnWiFi, "wifi", false, "the laptop is on the gateway's Wi-Fi (default: read from --interface)")
 	return cmd
 }
@@ -189,7 +194,11 @@ func runDiagRun(ctx context.Context, opts *diagRunOptions) error {
 		if site.Access == "" {
 			site.Access = id.Access
 		}
-		site.GatewayTests = gatewayTests(drv, site.SpeedURL)
+		bytes := opts.GatewayBytes
+		if bytes <= 0 {
+			bytes = gatewayBytes(site.PackageDownMbps)
+		}
+		site.GatewayTests, site.GatewayTargets = gatewayTests(drv, site.SpeedURL, bytes)
 	}
 
 	var profile *verdict.Profile
@@ -237,11 +246,29 @@ func runDiagRun(ctx context.Context, opts *diagRunOptions) error {
 	return nil
 }
 
-// gatewayTests are the gateway-side probes the driver offers.
-func gatewayTests(drv drivers.Identifier, speedURL string) map[string]diagnostics.Probe {
-	_ = drv
-	_ = speedURL
-	return nil
+// gatewayTests are the gateway-side probes the driver offers: its own
+// download from the speed server's /file/N and a ping of the speed server.
+func gatewayTests(drv drivers.Identifier, speedURL string, bytes int64) (map[string]diagnostics.Probe, map[string]string) {
+	probes, targets := map[string]diagnostics.Probe{}, map[string]string{}
+	if speedURL == "" {
+		return probes, targets
+	}
+	if dt, ok := drv.(drivers.DownloadTester); ok {
+		probes["gateway_download"] = gateway.DownloadProbe(dt, drivers.TransferOptions{})
+		targets["gateway_download"] = strings.TrimSuffix(speedURL, "/") + "/file/" + strconv.FormatInt(bytes, 10)
+	}
+	if p, ok := drv.(drivers.Pinger); ok {
+		probes["gateway_ping"] = gateway.PingProbe(p, drivers.PingOptions{Count: 5})
+		targets["gateway_ping"] = diagrun.HostOf(speedURL)
+	}
+	return probes, targets
+}
+
+// gatewayBytes sizes the gateway's download test: about 4 s at the package
+// rate, at least 10 MB and at most 500 MB.
+func gatewayBytes(packageMbps float64) int64 {
+	b := int64(packageMbps * 1e6 / 8 * 4)
+	return min(max(b, 10_000_000), 500_000_000)
 }
 
 func firstNonEmpty(ss ...string) string {

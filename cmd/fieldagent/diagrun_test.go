@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"fieldagent/agent/secret"
+	"fieldagent/diagnostics/speedtest"
 	"fieldagent/testlab"
 )
 
@@ -61,7 +63,10 @@ func TestDiagRunLabGateway(t *testing.T) {
 	if err := os.WriteFile(prof, []byte("ping:\n  max_loss_pct: 100\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := runWithLab(t, f, "diag", "run", "--serial", testlab.SampleGatewaySN, "--package", "300/30", "--profile", prof, "--output", "json")
+	speed := httptest.NewServer(speedtest.NewServer(speedtest.ServerOptions{}))
+	defer speed.Close()
+	_, err := runWithLab(t, f, "diag", "run", "--serial", testlab.SampleGatewaySN, "--package", "300/30", "--profile", prof,
+		"--gateway-bytes", "2000000", "--speed-url", speed.URL+"/", "--duration", "300ms", "--output", "json")
 	if code := exitCode(err); code != exitCheckFailed {
 		t.Fatalf("exit %d (%v), want 1 for a failed check\n%s", code, err, errOut)
 	}
@@ -94,13 +99,28 @@ func TestDiagRunLabGateway(t *testing.T) {
 	if res.Report.Access != "gpon" || res.Facts["access"] != "gpon" {
 		t.Errorf("access %q / fact %q, want gpon", res.Report.Access, res.Facts["access"])
 	}
-	var rx float64
+	var rx, gwMbps, laptopMbps float64
+	probes := map[string]bool{}
 	for _, r := range res.Results {
+		probes[r.Probe] = r.Success
 		for _, rd := range r.Readings {
-			if rd.Name == "optical_rx_power_dbm" {
+			switch rd.Name {
+			case "optical_rx_power_dbm":
 				rx = rd.Value
+			case "gateway_download_mbps":
+				gwMbps = rd.Value
+			case "download_mbps":
+				laptopMbps = rd.Value
 			}
 		}
+	}
+	for _, p := range []string{"line", "gateway_download", "gateway_ping", "ping", "speed_download"} {
+		if ok, ran := probes[p]; !ran || (!ok && p != "ping") {
+			t.Errorf("probe %s ran=%v ok=%v (all: %v)", p, ran, ok, probes)
+		}
+	}
+	if gwMbps <= 0 || laptopMbps <= 0 {
+		t.Errorf("gateway %v Mbit/s, laptop %v Mbit/s: both should have measured", gwMbps, laptopMbps)
 	}
 	if rx > -8 || rx < -27 {
 		t.Errorf("optical rx %v dBm, want the lab's in-range reading", rx)

@@ -7,12 +7,17 @@ import (
 	"text/tabwriter"
 )
 
+// maxDetail is how much of a check's detail (a probe's error) fits in the
+// table's limit column; a longer one is cut there and printed whole below.
+const maxDetail = 60
+
 // WriteTable writes the checks as an aligned text table, one row per
 // check (symbol, name, value, limit, probe), then the overall status. The
 // error is the first write error.
 func (r Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\tCHECK\tVALUE\tLIMIT\tPROBE")
+	var long []Check // details too long for the table, printed whole below it
 	for _, c := range r.Checks {
 		value := "-"
 		if c.Reading != "" && c.Status != StatusSkip {
@@ -23,12 +28,22 @@ func (r Report) WriteTable(w io.Writer) error {
 			if limit != "" {
 				limit += ": "
 			}
-			limit += oneLine(c.Detail)
+			d := []rune(oneLine(c.Detail))
+			if len(d) > maxDetail {
+				d = append(d[:maxDetail-1], '…')
+				long = append(long, c)
+			}
+			limit += string(d)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Status.Symbol(), c.Name, value, orDash(limit), orDash(c.Probe))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, c := range long {
+		if _, err := fmt.Fprintf(w, "%s %s: %s\n", c.Status.Symbol(), c.Name, oneLine(c.Detail)); err != nil {
+			return err
+		}
 	}
 	_, err := fmt.Fprintf(w, "%s overall: %s (profile %s)\n", r.Status.Symbol(), r.Status, orDash(r.Profile))
 	return err

@@ -84,3 +84,21 @@ func TestWriteErrors(t *testing.T) {
 		t.Errorf("WriteFindings = %v", err)
 	}
 }
+
+// A long probe error does not stretch the table: it is cut in the row and
+// printed whole below the table.
+func TestWriteTableLongDetail(t *testing.T) {
+	long := "resolver 127.0.0.1:1 refused the udp connection for www.baidu.com. A: nothing serves DNS on that port"
+	r := Report{Status: StatusFail, Checks: []Check{{Name: "dns probe", Status: StatusFail, Limit: "completes without error", Detail: long, Probe: "dns"}}}
+	var b strings.Builder
+	if err := r.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	if len([]rune(lines[1])) > 120 {
+		t.Errorf("row is %d runes wide:\n%s", len([]rune(lines[1])), b.String())
+	}
+	if !strings.Contains(lines[1], "…") || !strings.Contains(b.String(), "✘ dns probe: "+long+"\n") {
+		t.Errorf("detail not cut in the row and printed whole below:\n%s", b.String())
+	}
+}
