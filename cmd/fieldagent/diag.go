@@ -22,7 +22,7 @@ func newDiagCmd(f *Factory) *cobra.Command {
 		Short: "Diagnostics: a whole site (diag run) or one probe from this laptop",
 		Long: `diag run diagnoses a site end to end: the gateway's line through its driver
 and the laptop's view, judged against the access profile, with findings.
-Each probe also stands alone: ping, dns, http, trace, speed.
+Each probe also stands alone: line, ping, dns, http, trace, speed, iptv.
 
 Every probe prints its readings, or --output json prints one document; the
 exit status is 1 when the probe (or a check) failed.`,
@@ -31,9 +31,10 @@ exit status is 1 when the probe (or a check) failed.`,
   fieldagent diag dns 192.168.1.1 --name www.189.cn
   fieldagent diag http https://www.189.cn/
   fieldagent diag trace 223.5.5.5
-  fieldagent diag speed http://speed.example:8080/ --duration 10s`,
+  fieldagent diag speed http://speed.example:8080/ --duration 10s
+  fieldagent diag iptv 239.253.1.1:5140`,
 	}
-	cmd.AddCommand(newDiagRunCmd(f, nil), newDiagPingCmd(f, nil), newDiagDNSCmd(f), newDiagHTTPCmd(f), newDiagTraceCmd(f), newDiagSpeedCmd(f, nil))
+	cmd.AddCommand(newDiagRunCmd(f, nil), newDiagLineCmd(f), newDiagPingCmd(f, nil), newDiagDNSCmd(f), newDiagHTTPCmd(f), newDiagTraceCmd(f), newDiagSpeedCmd(f, nil), newDiagIPTVCmd(f))
 	return cmd
 }
 

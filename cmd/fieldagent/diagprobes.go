@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"fieldagent/diagnostics"
+	"fieldagent/diagnostics/iptv"
 )
 
 func newDiagDNSCmd(f *Factory) *cobra.Command {
@@ -128,5 +129,37 @@ look: hop 1 is the gateway, hop 2 the BRAS.`,
 	fl.IntVar(&opts.MaxHops, "max-hops", diagnostics.DefaultTraceMaxHops, "largest TTL")
 	fl.IntVar(&opts.Queries, "queries", diagnostics.DefaultTraceQueries, "probes per hop")
 	fl.DurationVar(&opts.Timeout, "timeout", diagnostics.DefaultTraceTimeout, "wait per probe")
+	return cmd
+}
+
+func newDiagIPTVCmd(f *Factory) *cobra.Command {
+	var opts iptv.Options
+	cmd := &cobra.Command{
+		Use:   "iptv GROUP:PORT",
+		Short: "Join an IPTV multicast channel and measure join time, loss (MLR) and delay factor (DF)",
+		Long: `diag iptv joins the channel (IGMPv2; SOURCE@GROUP:PORT joins source-specific
+with IGMPv3), times the first packet, receives for --duration and parses the
+MPEG-TS: continuity-counter gaps per PID give the Media Loss Rate, arrival
+against the stream's rate gives the Delay Factor (RFC 4445 MDI, DF:MLR), and
+PAT, PMT and PCR must be present. Raw TS over UDP and RTP both work.
+
+A healthy channel has MLR 0 and DF ≤ 50 ms. No packets at all points at the
+IPTV VLAN, the LAN4 port binding, or IGMP snooping/proxy on the gateway.
+Run it on the laptop cabled to the set-top box's port.`,
+		Example: `  fieldagent diag iptv 239.253.1.1:5140
+  fieldagent diag iptv 10.0.0.9@232.1.1.1:5000 --interface eth0 --duration 10s --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d := opts.Duration
+			if d <= 0 {
+				d = 5 * time.Second
+			}
+			return runDiag(cmd.Context(), f, "iptv", iptv.Probe(opts), args[0], d+opts.JoinTimeout+10*time.Second)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Interface, "interface", "", "interface to join on (default: the system's choice)")
+	fl.DurationVar(&opts.Duration, "duration", 5*time.Second, "how long to receive")
+	fl.DurationVar(&opts.JoinTimeout, "join-timeout", 3*time.Second, "how long to wait for the first packet")
 	return cmd
 }

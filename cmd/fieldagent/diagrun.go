@@ -15,6 +15,7 @@ import (
 	"fieldagent/agent/diagrun"
 	"fieldagent/diagnostics"
 	"fieldagent/diagnostics/gateway"
+	"fieldagent/diagnostics/iptv"
 	"fieldagent/diagnostics/verdict"
 	"fieldagent/drivers"
 	"fieldagent/drivers/catalog"
@@ -39,6 +40,8 @@ type diagRunOptions struct {
 	Lang         string
 	LaptopOnWiFi bool
 	GatewayBytes int64
+	IPTV         string
+	lineOnly     bool // diag line: the gateway's status only
 }
 
 func newDiagRunCmd(f *Factory, runF func(context.Context, *diagRunOptions) error) *cobra.Command {
@@ -89,8 +92,34 @@ informed.`,
 	fl.BoolVar(&opts.Upload, "upload", false, "also run the laptop's upload test")
 	fl.DurationVar(&opts.Duration, "duration", 0, "speed test length per direction (default diag.speed_duration)")
 	fl.StringVar(&opts.Lang, "lang", "en", "findings language: en or zh")
+	fl.StringVar(&opts.IPTV, "iptv", "", "IPTV channel GROUP:PORT to join from the laptop (cabled to the set-top box's port)")
 	fl.Int64Var(&opts.GatewayBytes, "gateway-bytes", 0, "size of the gateway's own download test (default: about 4 s at the package rate)")
 	fl.BoolVar(&opts.LaptopOnWiFi, "wifi", false, "the laptop is on the gateway's Wi-Fi (default: read from --interface)")
+	return cmd
+}
+
+func newDiagLineCmd(f *Factory) *cobra.Command {
+	opts := &diagRunOptions{f: f, lineOnly: true, Lang: "en"}
+	cmd := &cobra.Command{
+		Use:   "line",
+		Short: "Read the gateway's line and state and judge them: optical power, DSL, LAN ports, Wi-Fi, WAN",
+		Long: `diag line waits for the gateway's Inform on the ACS (acs.listen) and reads,
+through its driver: optical Rx/Tx power, temperature, bias and voltage
+(EPON/GPON); DSL SNR margin, attenuation, sync rate and CRC errors; each LAN
+port's link, speed and duplex; Wi-Fi SSIDs, channels and clients; the PPPoE
+WAN's state and last error; the LAN hosts. Each reading is judged against
+the access profile (✔/⚠/✘) and faults come with cause and fix. It changes
+nothing on the gateway and runs no traffic test (diag run does).`,
+		Example: `  fieldagent diag line
+  fieldagent diag line --serial ZTEG1A2B3C4D --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDiagRun(cmd.Context(), opts) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Serial, "serial", "", "gateway serial to wait for (default: the first gateway that informs)")
+	fl.StringVar(&opts.Access, "access", "", "access type (default: what the gateway reports)")
+	fl.StringVar(&opts.ProfileFile, "profile", "", "YAML file of threshold overrides")
+	fl.StringVar(&opts.Lang, "lang", "en", "findings language: en or zh")
 	return cmd
 }
 
@@ -132,6 +161,9 @@ func runDiagRun(ctx context.Context, opts *diagRunOptions) error {
 	site.PingTarget = firstNonEmpty(opts.PingTarget, cfg.Diag.PingTarget)
 	if site.PingTarget == "" && site.SpeedURL != "" {
 		site.PingTarget = diagrun.HostOf(site.SpeedURL)
+	}
+	if opts.IPTV != "" {
+		site.IPTV, site.IPTVTarget = iptv.Probe(iptv.Options{Interface: opts.Interface}), opts.IPTV
 	}
 	if opts.LaptopOnWiFi {
 		site.Facts["laptop_link"] = "wifi"
@@ -199,6 +231,10 @@ func runDiagRun(ctx context.Context, opts *diagRunOptions) error {
 			bytes = gatewayBytes(site.PackageDownMbps)
 		}
 		site.GatewayTests, site.GatewayTargets = gatewayTests(drv, site.SpeedURL, bytes)
+	}
+	if opts.lineOnly {
+		site = diagrun.Site{Gateway: site.Gateway, Access: site.Access, PackageDownMbps: site.PackageDownMbps,
+			PackageUpMbps: site.PackageUpMbps, Facts: site.Facts}
 	}
 
 	var profile *verdict.Profile

@@ -160,3 +160,34 @@ func TestDiagRunBadProfile(t *testing.T) {
 		t.Fatalf("--package fast: exit %d (%v), want 2", code, err)
 	}
 }
+
+// diag line reads the gateway only: the line checks and findings, no
+// traffic probes.
+func TestDiagLine(t *testing.T) {
+	f, out, _, _ := newTestFactory(t)
+	_, err := runWithLab(t, f, "diag", "line", "--serial", testlab.SampleGatewaySN)
+	if code := exitCode(err); code != exitCheckFailed {
+		t.Fatalf("exit %d (%v), want 1 (the fresh gateway has no WAN)", code, err)
+	}
+	s := out.String()
+	for _, want := range []string{"✔  optical Rx power", "WAN_DOWN", "overall: fail"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	for _, not := range []string{"gateway_download", "speed_download", "ping"} {
+		if strings.Contains(s, not) {
+			t.Errorf("diag line ran %s:\n%s", not, s)
+		}
+	}
+}
+
+// With nothing sending, diag iptv fails within the join timeout and says
+// what to check on the gateway.
+func TestDiagIPTVNoStream(t *testing.T) {
+	f, _, _, _ := newTestFactory(t)
+	err := execute(t, f, "diag", "iptv", "239.255.77.1:5140", "--join-timeout", "300ms", "--duration", "500ms")
+	if exitCode(err) != exitCheckFailed {
+		t.Fatalf("exit %d (%v), want 1", exitCode(err), err)
+	}
+}
