@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"fieldagent/agent/diagrun"
+	"fieldagent/agent/order"
+	"fieldagent/agent/store"
 	"fieldagent/diagnostics"
 	"fieldagent/diagnostics/gateway"
 	"fieldagent/diagnostics/iptv"
@@ -41,6 +44,7 @@ type diagRunOptions struct {
 	LaptopOnWiFi bool
 	GatewayBytes int64
 	IPTV         string
+	Order        string
 	lineOnly     bool // diag line: the gateway's status only
 }
 
@@ -92,6 +96,7 @@ informed.`,
 	fl.BoolVar(&opts.Upload, "upload", false, "also run the laptop's upload test")
 	fl.DurationVar(&opts.Duration, "duration", 0, "speed test length per direction (default diag.speed_duration)")
 	fl.StringVar(&opts.Lang, "lang", "en", "findings language: en or zh")
+	fl.StringVar(&opts.Order, "order", "", "work order in the local store: its access type and package set the profile, and the readings and findings are stored with it")
 	fl.StringVar(&opts.IPTV, "iptv", "", "IPTV channel GROUP:PORT to join from the laptop (cabled to the set-top box's port)")
 	fl.Int64Var(&opts.GatewayBytes, "gateway-bytes", 0, "size of the gateway's own download test (default: about 4 s at the package rate)")
 	fl.BoolVar(&opts.LaptopOnWiFi, "wifi", false, "the laptop is on the gateway's Wi-Fi (default: read from --interface)")
@@ -152,6 +157,31 @@ func runDiagRun(ctx context.Context, opts *diagRunOptions) error {
 	lang := verdict.Lang(opts.Lang)
 	if lang != verdict.English && lang != verdict.Chinese {
 		return &usageError{fmt.Errorf("--lang %q: want en or zh", opts.Lang)}
+	}
+	var st *store.Store
+	if opts.Order != "" {
+		var err error
+		if st, err = openStore(f); err != nil {
+			return err
+		}
+		defer st.Close()
+		ord, _, err := st.GetOrder(ctx, opts.Order)
+		if errors.Is(err, store.ErrNotFound) {
+			return &usageError{fmt.Errorf("order %s is not in the local store (see 'fieldagent order list'): %w", opts.Order, err)}
+		} else if err != nil {
+			return err
+		}
+		for _, svc := range ord.Services {
+			if svc.Device != order.DeviceE8 {
+				continue
+			}
+			if opts.Access == "" {
+				opts.Access = string(svc.Access)
+			}
+			if opts.PackageDown == 0 {
+				opts.PackageDown = float64(svc.BandwidthMbps)
+			}
+		}
 	}
 	site := diagrun.Site{
 		Access: opts.Access, PackageDownMbps: opts.PackageDown, PackageUpMbps: opts.PackageUp,
@@ -261,6 +291,12 @@ func runDiagRun(ctx context.Context, opts *diagRunOptions) error {
 	if err != nil {
 		return err
 	}
+	if st != nil {
+		// Stored before anything is shown: the readings are the record.
+		if err := storeDiag(ctx, st, opts.Order, out); err != nil {
+			return err
+		}
+	}
 	if f.jsonOutput() {
 		if err := f.writeJSON(out); err != nil {
 			return err
@@ -280,6 +316,33 @@ func runDiagRun(ctx context.Context, opts *diagRunOptions) error {
 		return &silentError{err: errors.New("diag run: a check failed"), code: exitCheckFailed}
 	}
 	return nil
+}
+
+// storeDiag keeps a diag run's readings, findings and verdict with the
+// order, under the step "diag_run".
+func storeDiag(ctx context.Context, st *store.Store, orderID string, out diagrun.Outcome) error {
+	var rs []store.Reading
+	for _, res := range out.Results {
+		for _, r := range res.Readings {
+			if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+				continue
+			}
+			rs = append(rs, store.Reading{Name: r.Name, Value: r.Value, Unit: r.Unit, At: r.Time})
+		}
+	}
+	if err := st.AddReadings(ctx, orderID, "diag_run", rs); err != nil {
+		return err
+	}
+	var fs []store.Finding
+	for _, fd := range out.Report.Findings {
+		fs = append(fs, store.Finding{Code: string(fd.Code), Severity: string(fd.Severity), Symptom: fd.Symptom, Cause: fd.Cause, Fix: fd.Fix})
+	}
+	if len(fs) > 0 {
+		if err := st.AddFindings(ctx, orderID, "diag_run", fs); err != nil {
+			return err
+		}
+	}
+	return st.AddEvent(ctx, orderID, "diag_run", fmt.Sprintf("%s: %d checks, %d findings", out.Report.Status, len(out.Report.Checks), len(out.Report.Findings)))
 }
 
 // gatewayTests are the gateway-side probes the driver offers: its own

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"fieldagent/agent/secret"
+	"fieldagent/agent/store"
 	"fieldagent/diagnostics/speedtest"
 	"fieldagent/testlab"
 )
@@ -189,5 +190,50 @@ func TestDiagIPTVNoStream(t *testing.T) {
 	err := execute(t, f, "diag", "iptv", "239.255.77.1:5140", "--join-timeout", "300ms", "--duration", "500ms")
 	if exitCode(err) != exitCheckFailed {
 		t.Fatalf("exit %d (%v), want 1", exitCode(err), err)
+	}
+}
+
+// With --order, the profile comes from the stored order and the readings
+// and findings are kept with it.
+func TestDiagRunStoresWithOrder(t *testing.T) {
+	f, _, errOut, dir := newTestFactory(t)
+	st, err := store.Open(filepath.Join(dir, "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ord := testlab.SampleOrder(time.Now(), secret.New("p"), secret.New("LOID1"), secret.New("lp"))
+	if err := st.PutOrder(context.Background(), ord, "fetched"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	_, err = runWithLab(t, f, "diag", "run", "--order", testlab.SampleOrderID, "--serial", testlab.SampleGatewaySN)
+	if exitCode(err) != exitCheckFailed {
+		t.Fatalf("exit %d (%v)\n%s", exitCode(err), err, errOut)
+	}
+	st, err = store.Open(filepath.Join(dir, "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	fs, err := st.Findings(ctx, testlab.SampleOrderID)
+	if err != nil || len(fs) == 0 || fs[0].Code != "WAN_DOWN" || fs[0].Step != "diag_run" {
+		t.Errorf("stored findings %+v, %v", fs, err)
+	}
+	rs, err := st.Readings(ctx, testlab.SampleOrderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range rs {
+		found = found || (r.Name == "optical_rx_power_dbm" && r.Step == "diag_run")
+	}
+	if !found {
+		t.Errorf("no optical reading stored: %+v", rs)
+	}
+
+	g, _, _, _ := newTestFactory(t)
+	if err := execute(t, g, "diag", "run", "--order", "WO-NOPE", "--no-gateway"); exitCode(err) != exitUsage || !strings.Contains(err.Error(), "not in the local store") {
+		t.Errorf("unknown order: exit %d, %v", exitCode(err), err)
 	}
 }
