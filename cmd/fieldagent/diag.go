@@ -95,6 +95,10 @@ over the rest of the test, with latency under load.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
+			if opts.f.IO.ErrIsTerminal {
+				opts.Opts.Progress = speedProgress(opts.f.IO.ErrOut)
+				defer fmt.Fprintln(opts.f.IO.ErrOut)
+			}
 			p := diagnostics.SpeedDownloadProbe(opts.Opts)
 			name := "speed_download"
 			if opts.Upload {
@@ -110,6 +114,17 @@ over the rest of the test, with latency under load.`,
 	fl.IntVar(&opts.Opts.MaxStreams, "max-streams", 8, "most TCP streams to grow to")
 	fl.BoolVar(&opts.Upload, "upload", false, "measure upload instead of download")
 	return cmd
+}
+
+// speedProgress prints a speed test's live figure on one terminal line.
+func speedProgress(w io.Writer) func(speedtest.Progress) {
+	return func(p speedtest.Progress) {
+		phase := ""
+		if p.RampUp {
+			phase = " (ramp-up)"
+		}
+		fmt.Fprintf(w, "\r  %-8s %9.1f Mbit/s  %d streams  %4.1fs%s   ", p.Direction, p.Mbps, p.Streams, p.Elapsed.Seconds(), phase)
+	}
 }
 
 func runDiag(ctx context.Context, f *Factory, name string, p diagnostics.Probe, target string, timeout time.Duration) error {

@@ -3,11 +3,14 @@ package main
 import (
 	"encoding/json"
 	"net"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"fieldagent/diagnostics/speedtest"
 )
 
 // dnsServer answers A queries for www.example.cn on loopback and NXDOMAIN
@@ -80,5 +83,25 @@ func TestDiagTraceLoopback(t *testing.T) {
 	}
 	if time.Since(start) > 10*time.Second {
 		t.Errorf("a one-hop trace took %v", time.Since(start))
+	}
+}
+
+// diag speed shows its live figure only on a terminal.
+func TestDiagSpeedProgressOnTerminal(t *testing.T) {
+	speed := httptest.NewServer(speedtest.NewServer(speedtest.ServerOptions{}))
+	defer speed.Close()
+	for _, term := range []bool{true, false} {
+		f, out, errOut, _ := newTestFactory(t)
+		f.IO.ErrIsTerminal = term
+		if err := execute(t, f, "diag", "speed", speed.URL+"/", "--duration", "600ms"); err != nil {
+			t.Fatal(err)
+		}
+		live := strings.Contains(errOut.String(), "\r  download")
+		if live != term {
+			t.Errorf("terminal=%v: live progress %v:\n%q", term, live, errOut.String())
+		}
+		if !strings.Contains(out.String(), "download_mbps") {
+			t.Errorf("no result on stdout:\n%s", out)
+		}
 	}
 }

@@ -281,9 +281,12 @@ func runDiagRun(ctx context.Context, opts *diagRunOptions) error {
 		o.Speed.Duration = cfg.Diag.SpeedDuration
 	}
 	if f.IO.ErrIsTerminal && !f.jsonOutput() {
+		o.Speed.Progress = speedProgress(f.IO.ErrOut)
 		o.Progress = func(probe, target string, res *diagnostics.Result) {
 			if res == nil {
 				fmt.Fprintf(f.IO.ErrOut, "… %s %s\n", probe, target)
+			} else if strings.HasPrefix(probe, "speed_") {
+				fmt.Fprintln(f.IO.ErrOut)
 			}
 		}
 	}
