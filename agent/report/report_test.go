@@ -3,8 +3,10 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"fieldagent/drivers"
 )
@@ -53,5 +55,93 @@ func TestCompletionText(t *testing.T) {
 	var back Completion
 	if err := json.Unmarshal(js, &back); err != nil || back.Device.Serial != "SN1" || !back.LOID.Registered {
 		t.Errorf("JSON round trip: %+v, %v", back, err)
+	}
+}
+
+func TestCompletionTextAcceptanceAndOverrun(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		c          *Completion
+		want, nots []string
+	}{
+		{"accepted, over the limit", sample(),
+			[]string{"用时 Time", "1 h 45 min (时限 limit 1 h 30 min), 超时 overrun 15 min",
+				"客户确认 Acceptance", "已确认验收 / accepted (李娜, 2025-03-14 10:52): 安装很快，师傅很专业。"},
+			nil},
+		{"refused, within the limit", func() *Completion {
+			c := sample()
+			c.SetTimeLimit(2 * time.Hour)
+			c.Acceptance = &Acceptance{Name: "李娜", Comment: "网速不够\n要求复查", Accepted: false}
+			return c
+		}(),
+			[]string{"1 h 45 min (时限 limit 2 h)", "未确认验收 / not accepted (李娜): 网速不够 要求复查"},
+			[]string{"overrun", "已确认验收"}},
+		{"neither recorded", &Completion{OrderID: "WO-1", Result: ResultSuccess},
+			nil,
+			[]string{"用时", "客户确认", "overrun"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := tc.c.WriteText(&b); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("text lacks %q:\n%s", w, b.String())
+				}
+			}
+			for _, n := range tc.nots {
+				if strings.Contains(b.String(), n) {
+					t.Errorf("text has %q:\n%s", n, b.String())
+				}
+			}
+		})
+	}
+}
+
+// TestJSONCompatible: a completion with only the original fields encodes
+// to exactly the original keys, and the new fields round-trip.
+func TestJSONCompatible(t *testing.T) {
+	old := &Completion{OrderID: "WO-1", Result: ResultSuccess, Readings: []Reading{}, Steps: []Step{}}
+	js, err := old.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(js, &keys); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for k := range keys {
+		got = append(got, k)
+	}
+	slices.Sort(got)
+	want := []string{"agent", "device", "finished_at", "order_id", "readings", "result", "started_at", "steps", "wan"}
+	if !slices.Equal(got, want) {
+		t.Errorf("keys %v, want %v", got, want)
+	}
+
+	c := sample()
+	js, err = c.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Completion
+	if err := json.Unmarshal(js, &back); err != nil {
+		t.Fatal(err)
+	}
+	// Times come back in a fixed zone without its name: compare encodings.
+	again, err := back.JSON()
+	if err != nil || !bytes.Equal(again, js) {
+		t.Errorf("round trip differs (%v):\n got %s\nwant %s", err, again, js)
+	}
+	if back.Acceptance == nil || back.Verdict == nil || len(back.Fixes) != 1 || back.Fixes[0].Finding == nil || back.Customer == nil {
+		t.Errorf("round trip lost a part: %+v", back)
+	}
+	for _, k := range []string{`"order_type":"new_install"`, `"package":{"down_mbps":300,"up_mbps":50}`, `"time_limit_ns":5400000000000`,
+		`"overrun":true`, `"acceptance":{"name":"李娜"`, `"fixes":[{"code":"OPTICAL_RX_LOW"`, `"speed":[{"kind":"laptop_download","mbps":312.4}`} {
+		if !strings.Contains(string(js), k) {
+			t.Errorf("JSON lacks %s", k)
+		}
 	}
 }
