@@ -10,6 +10,7 @@
 package workflow
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -475,7 +476,7 @@ func summary(rs []diagnostics.Reading) string {
 }
 
 func (ru *run) completion() *report.Completion {
-	return &report.Completion{
+	c := &report.Completion{
 		OrderID:    ru.out.OrderID,
 		Result:     report.ResultSuccess,
 		Technician: ru.ord.Technician,
@@ -488,6 +489,8 @@ func (ru *run) completion() *report.Completion {
 		FinishedAt: ru.now(),
 		Agent:      ru.Agent,
 	}
+	c.SetOrder(ru.ord)
+	return c
 }
 
 // IdempotencyKey is the key of an order's completion upload: the same for
@@ -501,6 +504,13 @@ func (ru *run) report(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("encode report: %w", err)
 	}
 	if err := ru.Store.PutReport(ctx, ru.out.OrderID, "json", body); err != nil {
+		return "", fmt.Errorf("store report: %w", err)
+	}
+	var page bytes.Buffer
+	if err := c.WriteHTML(&page, report.Bilingual); err != nil {
+		return "", fmt.Errorf("render the customer's report: %w", err)
+	}
+	if err := ru.Store.PutReport(ctx, ru.out.OrderID, "html", page.Bytes()); err != nil {
 		return "", fmt.Errorf("store report: %w", err)
 	}
 	if err := ru.Store.Enqueue(ctx, store.OutboxItem{OrderID: ru.out.OrderID, Kind: ordersys.KindCompletion, IdempotencyKey: IdempotencyKey(ru.out.OrderID), Body: body}); err != nil {

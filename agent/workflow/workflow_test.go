@@ -98,6 +98,15 @@ func TestE8NewInstallClosesOrder(t *testing.T) {
 	if got := site.Orders.State(testlab.SampleOrderID); got != "closed" {
 		t.Errorf("order system state = %q, want closed", got)
 	}
+	page, err := st.Report(context.Background(), testlab.SampleOrderID, "html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"竣工报告", testlab.SampleGatewaySN, testlab.SamplePPPoEUser, site.Order.Customer.Name} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the customer's page lacks %q", want)
+		}
+	}
 
 	// What the order system received is the report, with the real device.
 	body, ok := site.Orders.Completion(testlab.SampleOrderID)
