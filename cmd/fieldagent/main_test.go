@@ -14,6 +14,7 @@ import (
 
 	"fieldagent/agent/store"
 	"fieldagent/agent/workflow"
+	"fieldagent/testlab"
 )
 
 func findSub(cs []*cobra.Command, name string) *cobra.Command {
@@ -229,5 +230,36 @@ func TestStepPrinterProgressOnlyOnTerminal(t *testing.T) {
 		if got := strings.Contains(prog.String(), "… wait_wan"); got != terminal {
 			t.Errorf("terminal=%v: progress = %q", terminal, prog.String())
 		}
+	}
+}
+
+// After the lab demo, order report prints the customer's page and the JSON
+// from the store alone, and writes a 0600 file.
+func TestOrderReportOffline(t *testing.T) {
+	f, _, errOut, dir := newTestFactory(t)
+	storePath := filepath.Join(dir, "store.db") // the test config's store
+	if err := execute(t, f, "lab", "demo", "--store", storePath, "--speed-duration", "300ms"); err != nil {
+		t.Fatalf("demo: %v\n%s", err, errOut)
+	}
+	g, out, _, _ := newTestFactory(t)
+	g.Env = f.Env
+	if err := execute(t, g, "order", "report", testlab.SampleOrderID, "--lang", "zh"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<!DOCTYPE html>", "竣工报告", testlab.SampleGatewaySN} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	file := filepath.Join(dir, "r.json")
+	if err := execute(t, g, "order", "report", testlab.SampleOrderID, "--format", "json", "--file", file); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(file)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("report file %v, %v: want mode 0600", fi, err)
+	}
+	if err := execute(t, g, "order", "report", "WO-NOPE"); exitCode(err) != exitUsage {
+		t.Errorf("unknown order: exit %d (%v)", exitCode(err), err)
 	}
 }

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"fieldagent/agent/report"
 	"fieldagent/agent/store"
 )
 
@@ -17,9 +21,10 @@ func newOrderCmd(f *Factory) *cobra.Command {
 		Short: "Work orders: run one end to end, list and show them from the local store",
 		Example: `  fieldagent order run WO-20261125-0001
   fieldagent order list
-  fieldagent order show WO-20261125-0001 --output json`,
+  fieldagent order show WO-20261125-0001 --output json
+  fieldagent order report WO-20261125-0001 --file report.html`,
 	}
-	cmd.AddCommand(newOrderRunCmd(f, nil), newOrderListCmd(f, nil), newOrderShowCmd(f, nil))
+	cmd.AddCommand(newOrderRunCmd(f, nil), newOrderListCmd(f, nil), newOrderShowCmd(f, nil), newOrderReportCmd(f))
 	return cmd
 }
 
@@ -186,4 +191,79 @@ func runOrderShow(ctx context.Context, opts *orderShowOptions) error {
 		}
 	}
 	return tw.Flush()
+}
+
+type orderReportOptions struct {
+	f       *Factory
+	OrderID string
+	Format  string
+	Lang    string
+	File    string
+}
+
+func newOrderReportCmd(f *Factory) *cobra.Command {
+	opts := &orderReportOptions{f: f}
+	cmd := &cobra.Command{
+		Use:   "report ORDER-ID",
+		Short: "Print or save an order's completion report (报竣) from the local store (works offline)",
+		Long: `order report prints the completion report that 'order run' stored: the
+customer's printable page (--format html, Chinese and English by default,
+--lang zh or en for one language) or the JSON sent to the order system.
+--file writes it to a file (created 0600) instead of stdout; open the HTML in
+a browser and print it for the customer.`,
+		Example: `  fieldagent order report WO-20261125-0001 --file report.html
+  fieldagent order report WO-20261125-0001 --format html --lang zh > 竣工报告.html
+  fieldagent order report WO-20261125-0001 --format json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.OrderID = args[0]
+			return runOrderReport(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Format, "format", "html", "html (the customer's page) or json (what the order system gets)")
+	cmd.Flags().StringVar(&opts.Lang, "lang", "both", "html language: both, zh or en")
+	cmd.Flags().StringVar(&opts.File, "file", "", "write to this file instead of stdout")
+	return cmd
+}
+
+func runOrderReport(ctx context.Context, opts *orderReportOptions) error {
+	if opts.Format != "html" && opts.Format != "json" {
+		return &usageError{fmt.Errorf("--format %q: want html or json", opts.Format)}
+	}
+	lang := report.Lang(opts.Lang)
+	if lang != report.Bilingual && lang != report.Chinese && lang != report.English {
+		return &usageError{fmt.Errorf("--lang %q: want both, zh or en", opts.Lang)}
+	}
+	st, err := openStore(opts.f)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	body, err := st.Report(ctx, opts.OrderID, "json")
+	if errors.Is(err, store.ErrNotFound) {
+		return &usageError{fmt.Errorf("order %s has no completion report in the local store: run 'fieldagent order run %s' to finish it", opts.OrderID, opts.OrderID)}
+	}
+	if err != nil {
+		return err
+	}
+	if opts.Format == "html" {
+		var c report.Completion
+		if err := json.Unmarshal(body, &c); err != nil {
+			return fmt.Errorf("stored report of %s: %w", opts.OrderID, err)
+		}
+		var page bytes.Buffer
+		if err := c.WriteHTML(&page, lang); err != nil {
+			return err
+		}
+		body = page.Bytes()
+	}
+	if opts.File == "" {
+		_, err := opts.f.IO.Out.Write(body)
+		return err
+	}
+	if err := os.WriteFile(opts.File, body, 0o600); err != nil {
+		return fmt.Errorf("write the report: %w", err)
+	}
+	fmt.Fprintf(opts.f.IO.ErrOut, "wrote %s (%d bytes)\n", opts.File, len(body))
+	return nil
 }
