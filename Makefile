@@ -69,12 +69,26 @@ bench: ## Run the benchmarks the issues name and print figures (speed vs iperf3)
 	@mkdir -p $(DIST)
 	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) ./diagnostics/... ./tr069/... ./drivers/... > $(DIST)/bench.txt || { cat $(DIST)/bench.txt; exit 1; }
 	@cat $(DIST)/bench.txt
-	@awk '/^BenchmarkDownloadLoopbackOneStream/{o=$$5} /^BenchmarkDownloadLoopback-/{m=$$5} /^BenchmarkIperf3Loopback/{i=$$5} \
-	  END{ if (i>0) printf "\nspeed test vs iperf3 on loopback, same run: one stream %.2fx, default streams %.2fx (iperf3 %d Mbit/s)\n", o/i, m/i, i; \
-	       else print "\niperf3 not measured (make test-deps installs it): no ratio" }' $(DIST)/bench.txt
+	@awk '$$1 ~ /^BenchmarkIperf3Loopback-/ { iu = $$5 } \
+	  $$1 ~ /^BenchmarkIperf3LoopbackReverse-/ { id = $$5 } \
+	  $$1 ~ /^BenchmarkDownloadLoopbackOneStream-/ { hd = $$5 } \
+	  $$1 ~ /^BenchmarkUploadLoopbackOneStream-/ { hu = $$5 } \
+	  $$1 ~ /^BenchmarkNDT7DownloadLoopback-/ { nd = $$5 } \
+	  $$1 ~ /^BenchmarkNDT7UploadLoopback-/ { nu = $$5 } \
+	  $$1 ~ /^BenchmarkShapedLink\// { split($$1, k, "/"); sub(/-[0-9]+$$/, "", k[4]); v[k[2] " " k[3] " " k[4]] = $$5 } \
+	  $$1 ~ /^BenchmarkClientPeakMemory\// { n = $$1; sub(/-[0-9]+$$/, "", n); sub(/^BenchmarkClientPeakMemory\//, "", n); mem = mem sprintf(" %s %.1f MiB", n, $$7) } \
+	  END { if (iu > 0 && id > 0) \
+	          printf "\nspeed test vs iperf3, one stream on loopback, same run: fieldagent down %.2fx up %.2fx, ndt7 down %.2fx up %.2fx (iperf3 -R %d, iperf3 %d Mbit/s)\n", hd/id, hu/iu, nd/id, nu/iu, id, iu; \
+	        else print "\niperf3 not measured (make test-deps installs it): no ratio"; \
+	        for (r in v) { split(r, k, " "); ref = v["iperf3 " k[2] " " k[3]]; \
+	          if (k[1] != "iperf3" && ref > 0) printf "shaped link %s %s %s: %.3fx iperf3 (%.2f vs %.2f Mbit/s)\n", k[2], k[3], k[1], v[r]/ref, v[r], ref } \
+	        if (mem != "") print "speed test client peak RSS:" mem }' $(DIST)/bench.txt
 	@awk '/^BenchmarkBulkWalkIFMIB\/interfaces-/{o=$$5} /^BenchmarkSnmpbulkwalk/{n=$$5} \
 	  END{ if (n>0) printf "IF-MIB bulk walk vs net-snmp snmpbulkwalk, same run: %.1fx (%d vs %d varbinds/s)\n", o/n, o, n; \
 	       else print "snmpbulkwalk not measured (make test-deps installs it): no ratio" }' $(DIST)/bench.txt
+	@awk '/^BenchmarkPingVsSystemPing/{p=$$5; q=$$7; r=$$9} \
+	  END{ if (r>0) printf "ping avg RTT vs iputils ping over a 20 ms userspace link, same run: %.3fx (%.2f vs %.2f ms)\n", r, q, p; \
+	       else print "ping vs iputils ping not measured (needs root, /dev/net/tun and iputils-ping)" }' $(DIST)/bench.txt
 
 .PHONY: cross
 cross: ## Static binaries for linux/amd64, linux/arm64 and linux/arm (GOARM=7) in dist/

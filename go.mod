@@ -3,6 +3,7 @@ module fieldagent
 go 1.26.0
 
 require (
+	github.com/gorilla/websocket v1.5.3
 	github.com/gosnmp/gosnmp v1.47.0
 	github.com/miekg/dns v1.1.73
 	github.com/prometheus-community/pro-bing v0.9.1

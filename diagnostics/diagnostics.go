@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"fieldagent/diagnostics/ndt7"
 	"fieldagent/diagnostics/speedtest"
 )
 
@@ -132,7 +133,8 @@ func (r Result) Reading(name string) (Reading, bool) {
 type Probe func(ctx context.Context, target string, reg prometheus.Registerer, logger *slog.Logger) ([]Reading, error)
 
 // Probes returns the built-in probes by name, each with default options:
-// "ping", "dns", "http", "trace", "speed_download" and "speed_upload". The map is new on every call
+// "ping", "dns", "http", "trace", "speed_download", "speed_upload",
+// "ndt7_download" and "ndt7_upload". The map is new on every call
 // and may be modified by the caller.
 func Probes() map[string]Probe {
 	return map[string]Probe{
@@ -142,6 +144,8 @@ func Probes() map[string]Probe {
 		"trace":          TraceProbe(TraceOptions{}),
 		"speed_download": SpeedDownloadProbe(speedtest.ClientOptions{}),
 		"speed_upload":   SpeedUploadProbe(speedtest.ClientOptions{}),
+		"ndt7_download":  NDT7DownloadProbe(ndt7.ClientOptions{}),
+		"ndt7_upload":    NDT7UploadProbe(ndt7.ClientOptions{}),
 	}
 }
 

@@ -176,7 +176,7 @@ func TestFormatValue(t *testing.T) {
 
 func TestProbes(t *testing.T) {
 	got := slices.Sorted(maps.Keys(Probes()))
-	want := []string{"dns", "http", "ping", "speed_download", "speed_upload", "trace"}
+	want := []string{"dns", "http", "ndt7_download", "ndt7_upload", "ping", "speed_download", "speed_upload", "trace"}
 	if !slices.Equal(got, want) {
 		t.Errorf("Probes() names %v, want %v", got, want)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"fieldagent/diagnostics/ndt7"
 	"fieldagent/diagnostics/speedtest"
 )
 
@@ -26,6 +27,30 @@ func SpeedDownloadProbe(opts speedtest.ClientOptions) Probe {
 // throughput reading is upload_mbps.
 func SpeedUploadProbe(opts speedtest.ClientOptions) Probe {
 	return speedProbe(speedtest.DirectionUpload, speedtest.Upload, opts)
+}
+
+// NDT7DownloadProbe is SpeedDownloadProbe over M-Lab's ndt7 protocol
+// (ndt7.Download: one WebSocket stream for a fixed duration, at most 13s),
+// against target, the base URL of any ndt7 server.
+func NDT7DownloadProbe(opts ndt7.ClientOptions) Probe {
+	return speedProbe(speedtest.DirectionDownload, ndt7Run(ndt7.Download, opts), speedtest.ClientOptions{Logger: opts.Logger})
+}
+
+// NDT7UploadProbe is NDT7DownloadProbe for ndt7.Upload.
+func NDT7UploadProbe(opts ndt7.ClientOptions) Probe {
+	return speedProbe(speedtest.DirectionUpload, ndt7Run(ndt7.Upload, opts), speedtest.ClientOptions{Logger: opts.Logger})
+}
+
+// ndt7Run adapts an ndt7 client function to speedFunc; the logger speedProbe
+// chose is passed on.
+func ndt7Run(run func(context.Context, string, ndt7.ClientOptions) (speedtest.Measurement, error), opts ndt7.ClientOptions) speedFunc {
+	return func(ctx context.Context, baseURL string, so speedtest.ClientOptions) (speedtest.Measurement, error) {
+		o := opts
+		if o.Logger == nil {
+			o.Logger = so.Logger
+		}
+		return run(ctx, baseURL, o)
+	}
 }
 
 type speedFunc func(ctx context.Context, baseURL string, opts speedtest.ClientOptions) (speedtest.Measurement, error)
@@ -46,7 +71,7 @@ func speedProbe(dir string, run speedFunc, opts speedtest.ClientOptions) Probe {
 		readings := SpeedReadings(m, time.Now())
 		exportSpeedMetrics(reg, logger, m)
 		switch {
-		case errors.Is(err, speedtest.ErrInvalidOptions) && ctx.Err() == nil:
+		case (errors.Is(err, speedtest.ErrInvalidOptions) || errors.Is(err, ndt7.ErrInvalidOptions)) && ctx.Err() == nil:
 			return readings, fmt.Errorf("speed %s %s: %w: %w", dir, target, ErrInvalidOptions, err)
 		case err != nil && ctx.Err() != nil:
 			return readings, deadlineErr(ctx, "speed "+dir+" "+target)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"fieldagent/diagnostics/ndt7"
 	"fieldagent/diagnostics/speedtest"
 )
 
@@ -21,6 +22,8 @@ func TestSpeedProbes(t *testing.T) {
 	}{
 		{"speed_download", "download_mbps", "download", SpeedDownloadProbe(opts)},
 		{"speed_upload", "upload_mbps", "upload", SpeedUploadProbe(opts)},
+		{"ndt7_download", "download_mbps", "download", NDT7DownloadProbe(ndt7.ClientOptions{Duration: time.Second})},
+		{"ndt7_upload", "upload_mbps", "upload", NDT7UploadProbe(ndt7.ClientOptions{Duration: time.Second})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
@@ -61,5 +64,9 @@ func TestSpeedProbeErrors(t *testing.T) {
 				t.Fatalf("err %v, want %v", err, tc.want)
 			}
 		})
+	}
+	// ndt7 caps a test at 13 s, as its spec does.
+	if _, err := NDT7DownloadProbe(ndt7.ClientOptions{Duration: 20 * time.Second})(t.Context(), "http://127.0.0.1:1", nil, nil); !errors.Is(err, ErrInvalidOptions) {
+		t.Errorf("ndt7 over 13s: err %v, want ErrInvalidOptions", err)
 	}
 }

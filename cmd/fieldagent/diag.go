@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"fieldagent/diagnostics"
+	"fieldagent/diagnostics/ndt7"
 	"fieldagent/diagnostics/speedtest"
 )
 
@@ -73,22 +74,28 @@ allowed, the error names the sysctl or capability that enables it.`,
 }
 
 type diagSpeedOptions struct {
-	f      *Factory
-	URL    string
-	Upload bool
-	Opts   speedtest.ClientOptions
+	f        *Factory
+	URL      string
+	Upload   bool
+	Protocol string
+	Opts     speedtest.ClientOptions
 }
 
 func newDiagSpeedCmd(f *Factory, runF func(context.Context, *diagSpeedOptions) error) *cobra.Command {
 	opts := &diagSpeedOptions{f: f}
 	cmd := &cobra.Command{
 		Use:   "speed SERVER-URL",
-		Short: "Measure download (or upload) throughput against a fieldagent speed server",
-		Long: `diag speed opens several TCP streams to a fieldagent speed server, adds
-streams while throughput still grows, discards the ramp-up and reports Mbit/s
-over the rest of the test, with latency under load.`,
+		Short: "Measure download (or upload) throughput: fieldagent's protocol or M-Lab's ndt7",
+		Long: `diag speed, with the fieldagent protocol (the default), opens several TCP
+streams to a fieldagent speed server, adds streams while throughput still
+grows, discards the ramp-up and reports Mbit/s over the rest of the test,
+with latency under load and TCP retransmissions.
+
+--protocol ndt7 speaks M-Lab's ndt7 (one WebSocket stream, at most 13 s) to
+any ndt7 server, 'fieldagent speed serve' included.`,
 		Example: `  fieldagent diag speed http://127.0.0.1:8080/
-  fieldagent diag speed http://speed.example:8080/ --upload --duration 10s --output json`,
+  fieldagent diag speed http://speed.example:8080/ --upload --duration 10s --output json
+  fieldagent diag speed https://ndt.example/ --protocol ndt7`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.URL = args[0]
@@ -105,6 +112,17 @@ over the rest of the test, with latency under load.`,
 				p = diagnostics.SpeedUploadProbe(opts.Opts)
 				name = "speed_upload"
 			}
+			switch opts.Protocol {
+			case "fieldagent":
+			case "ndt7":
+				no := ndt7.ClientOptions{Duration: opts.Opts.Duration, Progress: opts.Opts.Progress}
+				p, name = diagnostics.NDT7DownloadProbe(no), "ndt7_download"
+				if opts.Upload {
+					p, name = diagnostics.NDT7UploadProbe(no), "ndt7_upload"
+				}
+			default:
+				return &usageError{fmt.Errorf("--protocol %q: want fieldagent or ndt7", opts.Protocol)}
+			}
 			return runDiag(cmd.Context(), opts.f, name, p, opts.URL, 3*opts.Opts.Duration+10*time.Second)
 		},
 	}
@@ -113,6 +131,7 @@ over the rest of the test, with latency under load.`,
 	fl.IntVar(&opts.Opts.Streams, "streams", 2, "TCP streams to start with")
 	fl.IntVar(&opts.Opts.MaxStreams, "max-streams", 8, "most TCP streams to grow to")
 	fl.BoolVar(&opts.Upload, "upload", false, "measure upload instead of download")
+	fl.StringVar(&opts.Protocol, "protocol", "fieldagent", "fieldagent (several streams) or ndt7 (M-Lab, one stream, ≤ 13s)")
 	return cmd
 }
 

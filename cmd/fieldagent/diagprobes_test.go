@@ -105,3 +105,37 @@ func TestDiagSpeedProgressOnTerminal(t *testing.T) {
 		}
 	}
 }
+
+// diag speed --protocol ndt7 measures against the speed server's ndt7
+// endpoints; an unknown protocol is a usage error.
+func TestDiagSpeedNDT7(t *testing.T) {
+	speed := httptest.NewServer(speedtest.NewServer(speedtest.ServerOptions{}))
+	defer speed.Close()
+	f, out, _, _ := newTestFactory(t)
+	if err := execute(t, f, "diag", "speed", speed.URL+"/", "--protocol", "ndt7", "--upload", "--duration", "500ms", "--output", "json"); err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Probe    string `json:"probe"`
+		Readings []struct {
+			Name  string  `json:"name"`
+			Value float64 `json:"value"`
+		} `json:"readings"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	up := 0.0
+	for _, r := range res.Readings {
+		if r.Name == "upload_mbps" {
+			up = r.Value
+		}
+	}
+	if res.Probe != "ndt7_upload" || up <= 0 {
+		t.Errorf("probe %q upload %v Mbit/s", res.Probe, up)
+	}
+	g, _, _, _ := newTestFactory(t)
+	if err := execute(t, g, "diag", "speed", speed.URL+"/", "--protocol", "ookla"); exitCode(err) != exitUsage {
+		t.Errorf("--protocol ookla: exit %d (%v)", exitCode(err), err)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"fieldagent/diagnostics/ndt7"
 )
 
 // benchDuration is one benchmark transfer: long enough to leave slow start
@@ -34,6 +36,31 @@ func BenchmarkUploadLoopback(b *testing.B) {
 	benchLoopback(b, Upload, ClientOptions{Duration: benchDuration})
 }
 
+// BenchmarkUploadLoopbackOneStream pins Upload to one stream, like iperf3.
+func BenchmarkUploadLoopbackOneStream(b *testing.B) {
+	benchLoopback(b, Upload, ClientOptions{Duration: benchDuration, Streams: 1, MaxStreams: 1})
+}
+
+// BenchmarkNDT7DownloadLoopback measures ndt7.Download (one WebSocket
+// stream) against the same Server's /ndt/v7/download, the client ending the
+// test after benchDuration with the same ramp-up as the HTTP benchmarks.
+func BenchmarkNDT7DownloadLoopback(b *testing.B) {
+	benchLoopback(b, ndt7Run(ndt7.Download), ClientOptions{})
+}
+
+// BenchmarkNDT7UploadLoopback is BenchmarkNDT7DownloadLoopback for ndt7.Upload.
+func BenchmarkNDT7UploadLoopback(b *testing.B) {
+	benchLoopback(b, ndt7Run(ndt7.Upload), ClientOptions{})
+}
+
+// ndt7Run adapts an ndt7 client to benchLoopback: it runs benchDuration
+// with the HTTP client's default ramp-up (a fifth).
+func ndt7Run(run func(context.Context, string, ndt7.ClientOptions) (Measurement, error)) func(context.Context, string, ClientOptions) (Measurement, error) {
+	return func(ctx context.Context, url string, _ ClientOptions) (Measurement, error) {
+		return run(ctx, url, ndt7.ClientOptions{Duration: benchDuration})
+	}
+}
+
 func benchLoopback(b *testing.B, run func(context.Context, string, ClientOptions) (Measurement, error), opts ClientOptions) {
 	srv := newTestServer(b, ServerOptions{MaxUploadBytes: 1 << 30})
 	var sum float64
@@ -52,10 +79,20 @@ func benchLoopback(b *testing.B, run func(context.Context, string, ClientOptions
 }
 
 // BenchmarkIperf3Loopback runs iperf3 over 127.0.0.1 for comparison with
-// BenchmarkDownloadLoopback: iperf3 -s -1 -p PORT -B 127.0.0.1 and
-// iperf3 -c 127.0.0.1 -p PORT -t 2 -J (one stream), reporting the
-// receiver's Mbit/s.
+// the upload benchmarks: iperf3 -s -1 -p PORT -B 127.0.0.1 and
+// iperf3 -c 127.0.0.1 -p PORT -t 2 -J (one stream, the client sends),
+// reporting the receiver's Mbit/s.
 func BenchmarkIperf3Loopback(b *testing.B) {
+	benchIperf3(b, false)
+}
+
+// BenchmarkIperf3LoopbackReverse is BenchmarkIperf3Loopback with -R (the
+// server sends), for comparison with the download benchmarks.
+func BenchmarkIperf3LoopbackReverse(b *testing.B) {
+	benchIperf3(b, true)
+}
+
+func benchIperf3(b *testing.B, reverse bool) {
 	iperf, err := exec.LookPath("iperf3")
 	if err != nil {
 		b.Skip("iperf3 not installed: run `make test-deps` (apt-get install iperf3) to compare with it")
@@ -63,7 +100,7 @@ func BenchmarkIperf3Loopback(b *testing.B) {
 	var sum float64
 	var runs int
 	for b.Loop() {
-		mbps, err := runIperf3(b, iperf)
+		mbps, err := runIperf3(b, iperf, reverse)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -84,8 +121,9 @@ func freeLoopbackPort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// runIperf3 runs one iperf3 server/client pair and returns the receiver's Mbit/s.
-func runIperf3(b *testing.B, iperf string) (float64, error) {
+// runIperf3 runs one iperf3 server/client pair (with -R if reverse) and
+// returns the receiver's Mbit/s.
+func runIperf3(b *testing.B, iperf string, reverse bool) (float64, error) {
 	port, err := freeLoopbackPort()
 	if err != nil {
 		return 0, err
@@ -124,7 +162,11 @@ func runIperf3(b *testing.B, iperf string) (float64, error) {
 		}
 	}()
 
-	raw, err := exec.CommandContext(ctx, iperf, "-c", "127.0.0.1", "-p", p, "-t", "2", "-J").Output()
+	args := []string{"-c", "127.0.0.1", "-p", p, "-t", "2", "-J"}
+	if reverse {
+		args = append(args, "-R")
+	}
+	raw, err := exec.CommandContext(ctx, iperf, args...).Output()
 	if err != nil {
 		return 0, fmt.Errorf("iperf3 client: %w (%s)", err, raw)
 	}

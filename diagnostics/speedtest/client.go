@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"fieldagent/diagnostics/speedtest/result"
 )
 
 // Sentinel errors returned (wrapped) by Download and Upload.
@@ -43,8 +45,8 @@ var (
 
 // Directions reported in Measurement.Direction and Progress.Direction.
 const (
-	DirectionDownload = "download"
-	DirectionUpload   = "upload"
+	DirectionDownload = result.DirectionDownload
+	DirectionUpload   = result.DirectionUpload
 )
 
 // Client defaults, applied to zero ClientOptions fields.
@@ -70,6 +72,7 @@ const (
 	streamBufferSize  = 128 << 10
 	downloadSlack     = time.Second
 	ioBufferSize      = 64 << 10
+	uploadWriteSize   = 1 << 20
 )
 
 // ClientOptions configures Download and Upload. The zero value starts 2
@@ -94,9 +97,12 @@ type ClientOptions struct {
 	SampleInterval time.Duration
 	// HTTPClient, if nil, is a private client with one plain HTTP/1.1
 	// connection per stream (no proxy, no compression, no HTTP/2, which would
-	// multiplex the streams onto one TCP connection) that also reads
-	// TCP_INFO retransmits. A caller's client is used as is, for the streams
-	// and the latency probes alike, and Retransmits stays -1.
+	// multiplex the streams onto one TCP connection) whose connections'
+	// TCP_INFO gives the byte counts and Retransmits on linux. A caller's
+	// client is used as is, for the streams and the latency probes alike;
+	// bytes are then counted as the streams read or write them (coarser: a
+	// read waits to fill its 128 KiB buffer, a write counts what the socket
+	// buffer still holds) and Retransmits stays -1.
 	HTTPClient *http.Client
 	// Progress, if not nil, is called every SampleInterval from one goroutine
 	// with the current rate. It must return quickly.
@@ -105,50 +111,13 @@ type ClientOptions struct {
 	Logger *slog.Logger
 }
 
-// Progress is one throughput sample, passed to ClientOptions.Progress.
-type Progress struct {
-	// Direction is DirectionDownload or DirectionUpload.
-	Direction string
-	// Elapsed is the time since the streams started.
-	Elapsed time.Duration
-	// Mbps is the rate over the last sample interval in Mbit/s (10^6 bit/s).
-	Mbps float64
-	// Bytes is the total moved so far, ramp-up included.
-	Bytes int64
-	// Streams is the number of streams now running.
-	Streams int
-	// RampUp is true while the sample is still in the excluded ramp-up.
-	RampUp bool
-}
+// Progress is one throughput sample, passed to ClientOptions.Progress. It is
+// result.Progress, shared with package ndt7.
+type Progress = result.Progress
 
-// Measurement is the result of one direction of a speed test.
-type Measurement struct {
-	// Direction is DirectionDownload or DirectionUpload.
-	Direction string
-	// Mbps is Bytes over Duration in Mbit/s (10^6 bit/s), post-ramp-up only.
-	Mbps float64
-	// Bytes moved in the measurement window (after ramp-up).
-	Bytes int64
-	// TotalBytes moved in the whole test, ramp-up included.
-	TotalBytes int64
-	// Duration is the length of the measurement window.
-	Duration time.Duration
-	// Streams is the number of parallel streams at the end.
-	Streams int
-	// LatencyUnderLoadMs is the median round-trip time of small /healthz
-	// requests made during the measurement window (the whole transfer if the
-	// window had none); 0 when no probe succeeded.
-	LatencyUnderLoadMs float64
-	// IdleLatencyMs is the median /healthz round-trip time before the load started.
-	IdleLatencyMs float64
-	// LatencySamples is how many probes LatencyUnderLoadMs is the median of.
-	LatencySamples int
-	// Retransmits is the sum of tcpi_total_retrans over the client's stream
-	// connections (linux, private HTTP client only), or -1 when unknown.
-	// It counts the client's own retransmissions, so it is meaningful for
-	// upload; for download the server is the sender.
-	Retransmits int64
-}
+// Measurement is the result of one direction of a speed test. It is
+// result.Measurement, which package ndt7 returns too.
+type Measurement = result.Measurement
 
 func (o ClientOptions) withDefaults() (ClientOptions, error) {
 	switch {
@@ -292,6 +261,9 @@ func measure(ctx context.Context, dir, baseURL string, opts ClientOptions) (Meas
 
 	finish := func(err error) (Measurement, error) {
 		t.stopped.Store(true)
+		if t.conns != nil {
+			t.conns.abort()
+		}
 		cancel()
 		wg.Wait()
 		samples, postRamp := lat.get(rampEnd)
@@ -300,7 +272,7 @@ func measure(ctx context.Context, dir, baseURL string, opts ClientOptions) (Meas
 		}
 		m.LatencySamples = len(samples)
 		m.LatencyUnderLoadMs = msFloat(median(samples))
-		m.TotalBytes = t.bytes.Load()
+		m.TotalBytes = t.transferred()
 		return m, err
 	}
 
@@ -330,7 +302,7 @@ func measure(ctx context.Context, dir, baseURL string, opts ClientOptions) (Meas
 		case <-ticker.C:
 		}
 		now := time.Now()
-		b := t.bytes.Load()
+		b := t.transferred()
 		rate := mbps(b-lastBytes, now.Sub(lastAt))
 		inRamp := !rampDone
 		switch {
@@ -359,13 +331,25 @@ func measure(ctx context.Context, dir, baseURL string, opts ClientOptions) (Meas
 			if t.conns != nil {
 				m.Retransmits = t.conns.retransmits()
 			}
-			o.Logger.Debug("speed test done", "direction", dir, "mbps", m.Mbps, "streams", streams)
+			o.Logger.Debug("speed test done", "direction", dir, "mbps", m.Mbps, "streams", streams,
+				"bytes", b, "stream_bytes", t.bytes.Load())
 			if m.Bytes <= 0 {
 				return finish(fmt.Errorf("speed test %s over %s: %w", dir, m.Duration, ErrNoData))
 			}
 			return finish(nil)
 		}
 	}
+}
+
+// transferred is the test's byte count: the kernel's (TCP_INFO) with the
+// private client on linux, else what the streams read or wrote.
+func (t *test) transferred() int64 {
+	if t.conns != nil {
+		if n, ok := t.conns.transferred(t.dir); ok {
+			return n
+		}
+	}
+	return t.bytes.Load()
 }
 
 // stream runs one download or upload stream until ctx ends; it returns nil
@@ -436,6 +420,32 @@ func (u *uploadBody) Read(p []byte) (int, error) {
 	u.off = (u.off + n) % len(u.data)
 	u.remaining -= int64(n)
 	u.count.Add(int64(n))
+	return n, nil
+}
+
+// WriteTo writes the body to w in slices of up to uploadWriteSize straight
+// from the random buffer: the HTTP transport's io.Copy uses it, so each
+// slice reaches the connection as one large write, not copied through a
+// 32 KiB buffer and a 64 KiB bufio.Writer.
+func (u *uploadBody) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for u.remaining > 0 {
+		select {
+		case <-u.stop:
+			return n, nil
+		default:
+		}
+		p := u.data[u.off:]
+		p = p[:min(int64(len(p)), u.remaining, uploadWriteSize)]
+		m, err := w.Write(p)
+		n += int64(m)
+		u.off = (u.off + m) % len(u.data)
+		u.remaining -= int64(m)
+		u.count.Add(int64(m))
+		if err != nil {
+			return n, err
+		}
+	}
 	return n, nil
 }
 
@@ -586,10 +596,18 @@ func privateClients(maxStreams int) (data, probe *http.Client, rec *connRecorder
 	}
 }
 
-// connRecorder remembers every connection dialed for the data streams.
+// connRecorder remembers every connection dialed for the data streams and
+// the last TCP_INFO counters read from each (a closed connection keeps its
+// last reading).
 type connRecorder struct {
-	mu    sync.Mutex
-	conns []net.Conn
+	mu     sync.Mutex
+	conns  []*recordedConn
+	kernel bool // some connection's TCP_INFO has been read
+}
+
+type recordedConn struct {
+	c    net.Conn
+	last tcpCounters
 }
 
 func (r *connRecorder) dial(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -597,10 +615,56 @@ func (r *connRecorder) dial(d *net.Dialer) func(ctx context.Context, network, ad
 		c, err := d.DialContext(ctx, network, addr)
 		if err == nil {
 			r.mu.Lock()
-			r.conns = append(r.conns, c)
+			r.conns = append(r.conns, &recordedConn{c: c})
 			r.mu.Unlock()
 		}
 		return c, err
+	}
+}
+
+// refresh reads TCP_INFO of every open recorded connection. Callers hold r.mu.
+func (r *connRecorder) refresh() {
+	for _, rc := range r.conns {
+		if tc, ok := readTCPCounters(rc.c); ok {
+			rc.last = tc
+			r.kernel = true
+		}
+	}
+}
+
+// transferred returns the payload bytes the kernel has received (download)
+// or had acknowledged (upload) over all stream connections, and false when
+// TCP_INFO is unavailable (not linux, or no connection yet). Unlike the
+// bytes the streams have read or written, it does not lag behind reads
+// that wait to fill a buffer, nor run ahead by what sits in a send buffer.
+func (r *connRecorder) transferred(dir string) (int64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refresh()
+	var sum int64
+	for _, rc := range r.conns {
+		if dir == DirectionDownload {
+			sum += rc.last.received
+		} else {
+			sum += rc.last.acked
+		}
+	}
+	return sum, r.kernel
+}
+
+// abort reads the counters a last time, then resets every recorded
+// connection (SO_LINGER 0): a plain close would leave the kernel sending
+// what the upload streams' socket buffers still hold, megabytes that keep
+// a slow link busy for seconds after the test returned.
+func (r *connRecorder) abort() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refresh()
+	for _, rc := range r.conns {
+		if tc, ok := rc.c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		_ = rc.c.Close()
 	}
 }
 
@@ -609,16 +673,13 @@ func (r *connRecorder) dial(d *net.Dialer) func(ctx context.Context, network, ad
 func (r *connRecorder) retransmits() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var sum int64
-	known := false
-	for _, c := range r.conns {
-		if n, ok := tcpRetransmits(c); ok {
-			sum += int64(n)
-			known = true
-		}
-	}
-	if !known {
+	r.refresh()
+	if !r.kernel {
 		return -1
+	}
+	var sum int64
+	for _, rc := range r.conns {
+		sum += int64(rc.last.retrans)
 	}
 	return sum
 }
@@ -629,12 +690,7 @@ func stillGrowing(prevRate, rate float64) bool {
 	return prevRate > 0 && rate > prevRate*growthThreshold
 }
 
-func mbps(bytes int64, d time.Duration) float64 {
-	if d <= 0 {
-		return 0
-	}
-	return float64(bytes) * 8 / d.Seconds() / 1e6
-}
+func mbps(bytes int64, d time.Duration) float64 { return result.Mbps(bytes, d) }
 
 func msFloat(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 

@@ -1,6 +1,8 @@
 // Package speedtest is fieldagent's own HTTP throughput protocol: a Server
 // that streams and sinks incompressible bytes, and a client (Download, Upload)
 // that measures Mbit/s over several parallel TCP streams after a ramp-up.
+// The Server also serves M-Lab's ndt7 protocol (package ndt7), so one speed
+// server answers both clients.
 //
 // Protocol (all paths relative to the server's base URL):
 //
@@ -9,8 +11,14 @@
 //	POST /upload  (or PUT)       discard the body, answer {"bytes":N,"seconds":S}
 //	GET  /file/N                 a fixed N-byte file (Content-Length, Range, HEAD)
 //	GET  /healthz                "ok", used for latency probes
+//	GET  /ndt/v7/download        ndt7 download: WebSocket (subprotocol net.measurementlab.ndt.v7)
+//	GET  /ndt/v7/upload          ndt7 upload; both run ServerOptions.NDT7.Duration (10s)
 //
-// Transfers beyond MaxConcurrent answer 503 with Retry-After.
+// Transfers beyond MaxConcurrent answer 503 with Retry-After; ndt7 tests
+// have their own limit, NDT7.MaxConcurrent.
+//
+// Measurement and Progress are aliases of the types in package result, which
+// the ndt7 client returns too.
 package speedtest
 
 import (
@@ -25,6 +33,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"fieldagent/diagnostics/ndt7"
 )
 
 // Server defaults, applied to zero ServerOptions fields.
@@ -71,6 +81,10 @@ type ServerOptions struct {
 	MaxFileBytes int64
 	// ChunkSize is the size of each write of a download. 0 means DefaultChunkSize.
 	ChunkSize int
+	// NDT7 configures the ndt7 tests served on /ndt/v7/; its zero value
+	// gives ndt7's defaults (10 s tests, at most 16 at a time). Its Logger,
+	// if nil, is Logger.
+	NDT7 ndt7.ServerOptions
 	// Logger receives one debug line per transfer; nil discards.
 	Logger *slog.Logger
 }
@@ -105,6 +119,9 @@ func NewServer(opts ServerOptions) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.NDT7.Logger == nil {
+		opts.NDT7.Logger = opts.Logger
+	}
 	s := &Server{
 		opts:   opts,
 		random: randomBuffer(opts.ChunkSize),
@@ -116,6 +133,9 @@ func NewServer(opts ServerOptions) *Server {
 	s.mux.HandleFunc("PUT /upload", s.handleUpload)
 	s.mux.HandleFunc("GET /file/{size}", s.handleFile)
 	s.mux.HandleFunc("GET /healthz", handleHealthz)
+	nd := ndt7.NewServer(opts.NDT7)
+	s.mux.Handle("GET "+ndt7.DownloadPath, nd)
+	s.mux.Handle("GET "+ndt7.UploadPath, nd)
 	return s
 }
 

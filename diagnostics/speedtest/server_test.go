@@ -2,6 +2,7 @@ package speedtest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"fieldagent/diagnostics/ndt7"
 )
 
 // newTestServer serves s on 127.0.0.1 (httptest's default) and closes it at cleanup.
@@ -285,5 +288,27 @@ func TestParseDuration(t *testing.T) {
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("parseDuration(%q) = %v, %v; want %v, ok=%v", tc.in, got, err, tc.want, tc.ok)
 		}
+	}
+}
+
+// TestNDT7Mounted: the speed server answers the ndt7 client on
+// /ndt/v7/download and /ndt/v7/upload, with ServerOptions.NDT7 applied.
+func TestNDT7Mounted(t *testing.T) {
+	srv := newTestServer(t, ServerOptions{NDT7: ndt7.ServerOptions{Duration: 600 * time.Millisecond}})
+	opts := ndt7.ClientOptions{RampUp: 100 * time.Millisecond}
+	for _, run := range []func(context.Context, string, ndt7.ClientOptions) (Measurement, error){ndt7.Download, ndt7.Upload} {
+		m, err := run(t.Context(), srv.URL, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The server's 600ms, not ndt7's default 10s, ended the test.
+		if m.Mbps <= 0 || m.Streams != 1 || m.Duration > 600*time.Millisecond {
+			t.Errorf("%s: %+v", m.Direction, m)
+		}
+	}
+	// A plain GET reaches the ndt7 handler, which asks for an upgrade.
+	resp, body := get(t, srv.URL+ndt7.DownloadPath)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "WebSocket") {
+		t.Errorf("GET %s: %s %q", ndt7.DownloadPath, resp.Status, body)
 	}
 }
