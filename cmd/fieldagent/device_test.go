@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net"
 	"strings"
 	"testing"
-	"time"
 
-	"fieldagent/agent/secret"
 	"fieldagent/drivers"
 	"fieldagent/testlab"
 )
@@ -27,32 +24,8 @@ func freeAddr(t *testing.T) string {
 // device identify starts its own ACS, waits for the lab gateway's Inform,
 // picks the e8 driver from what it informed and prints the identity.
 func TestDeviceIdentify(t *testing.T) {
-	addr := freeAddr(t)
 	f, out, errOut, _ := newTestFactory(t)
-	f.Env = append(f.Env, "FIELDAGENT_ACS_LISTEN="+addr, "FIELDAGENT_ACS_CONNECTION_REQUEST_USERNAME=lab",
-		"FIELDAGENT_ACS_CONNECTION_REQUEST_PASSWORD=cr-secret")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- execute(t, f, "device", "identify", "--output", "json") }()
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("identify ended before listening: %v\n%s", err, errOut)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	site, err := testlab.Start(ctx, testlab.Config{ACSURL: "http://" + addr + "/", ConnReqUsername: "lab", ConnReqPassword: secret.New("cr-secret")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer site.Close()
-	if err := <-done; err != nil {
+	if _, err := runWithLab(t, f, "device", "identify", "--output", "json"); err != nil {
 		t.Fatalf("identify: %v\n%s", err, errOut)
 	}
 	var id drivers.Identity

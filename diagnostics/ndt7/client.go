@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -781,16 +779,5 @@ func frameHeaderSize(n int) int64 {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// median returns the median of ds (mean of the middle two for even counts), 0 if empty.
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	mid := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[mid]
-	}
-	return time.Duration(math.Round(float64(s[mid-1]+s[mid]) / 2))
-}
+// median is result.Median.
+func median(ds []time.Duration) time.Duration { return result.Median(ds) }

@@ -8,7 +8,11 @@
 // is result.Measurement), so callers need not import this package.
 package result
 
-import "time"
+import (
+	"math"
+	"slices"
+	"time"
+)
 
 // Directions reported in Measurement.Direction and Progress.Direction.
 const (
@@ -79,4 +83,19 @@ func Mbps(bytes int64, d time.Duration) float64 {
 		return 0
 	}
 	return float64(bytes) * 8 / d.Seconds() / 1e6
+}
+
+// Median returns the median of ds (mean of the middle two for even counts),
+// 0 if empty. ds is not modified.
+func Median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	mid := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[mid]
+	}
+	return time.Duration(math.Round(float64(s[mid-1]+s[mid]) / 2))
 }
