@@ -106,6 +106,11 @@ type Workflow struct {
 	WANTimeout time.Duration `yaml:"wan_timeout"`
 	// StepTimeout bounds every single device operation.
 	StepTimeout time.Duration `yaml:"step_timeout"`
+	// VisitLimitE8 and VisitLimitXT2 are the operator's time limits for
+	// installing and troubleshooting an e8 (20 min) or an XT-2 (15 min):
+	// order run warns at 80% and the report records an overrun.
+	VisitLimitE8  time.Duration `yaml:"visit_limit_e8"`
+	VisitLimitXT2 time.Duration `yaml:"visit_limit_xt2"`
 }
 
 // Diag configures the acceptance tests of an order run.
@@ -142,6 +147,8 @@ func Default() Config {
 			LOIDTimeout:   2 * time.Minute,
 			WANTimeout:    90 * time.Second,
 			StepTimeout:   30 * time.Second,
+			VisitLimitE8:  20 * time.Minute,
+			VisitLimitXT2: 15 * time.Minute,
 		},
 		Diag: Diag{
 			SpeedDuration: 10 * time.Second,
@@ -429,12 +436,14 @@ func (c *Config) Validate() error {
 		}
 	}
 	for key, d := range map[string]time.Duration{
-		"order_system.timeout":    c.OrderSystem.Timeout,
-		"workflow.inform_timeout": c.Workflow.InformTimeout,
-		"workflow.loid_timeout":   c.Workflow.LOIDTimeout,
-		"workflow.wan_timeout":    c.Workflow.WANTimeout,
-		"workflow.step_timeout":   c.Workflow.StepTimeout,
-		"diag.speed_duration":     c.Diag.SpeedDuration,
+		"order_system.timeout":     c.OrderSystem.Timeout,
+		"workflow.inform_timeout":  c.Workflow.InformTimeout,
+		"workflow.loid_timeout":    c.Workflow.LOIDTimeout,
+		"workflow.wan_timeout":     c.Workflow.WANTimeout,
+		"workflow.step_timeout":    c.Workflow.StepTimeout,
+		"workflow.visit_limit_e8":  c.Workflow.VisitLimitE8,
+		"workflow.visit_limit_xt2": c.Workflow.VisitLimitXT2,
+		"diag.speed_duration":      c.Diag.SpeedDuration,
 	} {
 		if d <= 0 {
 			return bad(key, "must be a positive duration, got %s", d)

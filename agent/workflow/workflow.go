@@ -137,6 +137,11 @@ type Outcome struct {
 	Steps      []report.Step      `json:"steps"`
 	Receipt    *ordersys.Receipt  `json:"receipt,omitempty"`
 	Completion *report.Completion `json:"-"`
+	// TimeLimit is the operator's limit for the visit, Elapsed the time
+	// spent at the last step, Overrun whether it went past the limit.
+	TimeLimit time.Duration `json:"time_limit_ns,omitempty"`
+	Elapsed   time.Duration `json:"elapsed_ns,omitempty"`
+	Overrun   bool          `json:"overrun,omitempty"`
 }
 
 func (r *Runner) now() time.Time {
@@ -162,6 +167,7 @@ type run struct {
 	drv      *e8.Driver
 	undo     []namedUndo
 	started  time.Time
+	warned   bool // the 80% time warning was given
 }
 
 type namedUndo struct {
@@ -214,8 +220,55 @@ func (ru *run) all(ctx context.Context) error {
 			ru.out.FailedStep = s.name
 			return fmt.Errorf("step %s: %w", s.name, err)
 		}
+		ru.checkTime(ctx)
 	}
 	return nil
+}
+
+// StepTimeLimit names the StepEvent that warns of the visit's time limit
+// (State StateWarning at 80%, StateOverrun past it).
+const StepTimeLimit = "time_limit"
+
+// States of the StepTimeLimit event.
+const (
+	StateWarning = "warning"
+	StateOverrun = "overrun"
+)
+
+// visitLimit is the operator's time limit for the order's devices: the
+// XT-2's when the order installs one, else the e8's.
+func (ru *run) visitLimit() time.Duration {
+	if ru.ord != nil && ru.ord.HasDevice(order.DeviceXT2) {
+		return ru.Limits.VisitLimitXT2
+	}
+	return ru.Limits.VisitLimitE8
+}
+
+// checkTime compares the time spent with the visit's limit after a step:
+// once past 80% it warns, once past the limit it records the overrun (the
+// work goes on: the limit is the operator's rubric, not a deadline).
+func (ru *run) checkTime(ctx context.Context) {
+	limit := ru.visitLimit()
+	if limit <= 0 || ru.ord == nil {
+		return
+	}
+	elapsed := ru.now().Sub(ru.started)
+	ru.out.TimeLimit, ru.out.Elapsed = limit, elapsed
+	var state string
+	switch {
+	case elapsed > limit && !ru.out.Overrun:
+		ru.out.Overrun, state = true, StateOverrun
+	case elapsed >= limit*8/10 && !ru.warned && !ru.out.Overrun:
+		ru.warned, state = true, StateWarning
+	default:
+		return
+	}
+	detail := fmt.Sprintf("%s of the %s limit used", elapsed.Round(time.Second), limit)
+	ru.log().Warn("visit time limit", "order", ru.out.OrderID, "state", state, "elapsed", elapsed, "limit", limit)
+	if err := ru.Store.AddEvent(ctx, ru.out.OrderID, "time_"+state, detail); err != nil {
+		ru.log().Warn("could not record the time limit event", "err", err)
+	}
+	ru.emit(StepEvent{Step: StepTimeLimit, State: state, Detail: detail, Took: elapsed})
 }
 
 // step runs fn with its own deadline and records it in the store.
@@ -490,6 +543,7 @@ func (ru *run) completion() *report.Completion {
 		Agent:      ru.Agent,
 	}
 	c.SetOrder(ru.ord)
+	c.SetTimeLimit(ru.visitLimit())
 	return c
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -425,5 +426,60 @@ func TestWaitInformPicksTheGateway(t *testing.T) {
 	}
 	if out.Device.Serial != testlab.SampleGatewaySN || out.Device.Kind != drivers.KindE8 {
 		t.Errorf("configured %+v, want the gateway", out.Device)
+	}
+}
+
+// A visit past the operator's time limit warns at 80%, records the
+// overrun in the outcome, the store and the report, and still closes.
+func TestVisitTimeLimit(t *testing.T) {
+	r, site, st := labRun(t, nil)
+	r.Limits.VisitLimitE8 = 50 * time.Millisecond // the lab needs longer than this
+	var events []workflow.StepEvent
+	r.Progress = func(ev workflow.StepEvent) {
+		if ev.Step == workflow.StepTimeLimit {
+			events = append(events, ev)
+		}
+	}
+	out, err := r.Run(context.Background(), testlab.SampleOrderID)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if !out.Overrun || out.TimeLimit != 50*time.Millisecond || out.Elapsed <= out.TimeLimit {
+		t.Errorf("outcome limit %v elapsed %v overrun %v", out.TimeLimit, out.Elapsed, out.Overrun)
+	}
+	var states []string
+	for _, ev := range events {
+		states = append(states, ev.State)
+	}
+	if !slices.Contains(states, workflow.StateOverrun) || len(states) > 2 {
+		t.Errorf("time events %v, want the overrun once (after at most one warning)", states)
+	}
+	evs, err := st.Events(context.Background(), testlab.SampleOrderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range evs {
+		found = found || e.Kind == "time_overrun"
+	}
+	if !found {
+		t.Errorf("no time_overrun event stored: %+v", evs)
+	}
+	body, ok := site.Orders.Completion(testlab.SampleOrderID)
+	var c report.Completion
+	if !ok || json.Unmarshal(body, &c) != nil || !c.Overrun || c.TimeLimit != 50*time.Millisecond {
+		t.Errorf("uploaded completion does not record the overrun: %s", body)
+	}
+
+	// Within the limit: no event, no overrun.
+	r2, _, _ := labRun(t, nil)
+	events = nil
+	r2.Progress = r.Progress
+	out, err = r2.Run(context.Background(), testlab.SampleOrderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Overrun || len(events) != 0 || out.TimeLimit != 20*time.Minute {
+		t.Errorf("a quick visit: overrun %v events %v limit %v", out.Overrun, events, out.TimeLimit)
 	}
 }

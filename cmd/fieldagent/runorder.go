@@ -159,6 +159,8 @@ func stepPrinter(w, progress io.Writer, terminal bool) func(workflow.StepEvent) 
 			fmt.Fprintf(w, "  ✓ %-20s %6.2fs  %s\n", ev.Step, ev.Took.Seconds(), ev.Detail)
 		case workflow.StateSkipped:
 			fmt.Fprintf(w, "  – %-20s %6.2fs  skipped: %s\n", ev.Step, ev.Took.Seconds(), ev.Detail)
+		case workflow.StateWarning, workflow.StateOverrun:
+			fmt.Fprintf(w, "  ⚠ %-20s %6.2fs  %s (%s)\n", ev.Step, ev.Took.Seconds(), ev.Detail, ev.State)
 		default:
 			fmt.Fprintf(w, "  ✗ %-20s %6.2fs  %s\n", ev.Step, ev.Took.Seconds(), ev.Error)
 		}
