@@ -78,10 +78,12 @@ type Identity struct {
 
 // Expectation is what an order asks of a device.
 type Expectation struct {
-	Kind     Kind
-	Access   string
-	Class    string // e8-B or e8-C; empty: either
-	Firmware string // empty: any
+	Kind   Kind
+	Access string
+	Class  string // e8-B or e8-C; empty: either
+	// Model and Serial, if set, are the box the order was issued with.
+	Model, Serial string
+	Firmware      string // empty: any
 }
 
 // Check compares an identity with what the order expects. The error wraps
@@ -93,6 +95,12 @@ func (id Identity) Check(want Expectation) error {
 	}
 	if want.Access != "" && !strings.EqualFold(id.Access, want.Access) {
 		diffs = append(diffs, fmt.Sprintf("access type is %s, order wants %s: bring a %s gateway or correct the order", id.Access, want.Access, strings.ToUpper(want.Access)))
+	}
+	if want.Serial != "" && !strings.EqualFold(id.Serial, want.Serial) {
+		diffs = append(diffs, fmt.Sprintf("serial is %s, the order was issued with %s: wrong box delivered, install the one on the order or correct the order", id.Serial, want.Serial))
+	}
+	if want.Model != "" && !strings.EqualFold(id.Model, want.Model) && !strings.EqualFold(id.ProductClass, want.Model) {
+		diffs = append(diffs, fmt.Sprintf("model is %s, the order wants %s: wrong box delivered", orUnknown(id.Model), want.Model))
 	}
 	if want.Class != "" && !strings.EqualFold(id.Class, want.Class) {
 		diffs = append(diffs, fmt.Sprintf("gateway class is %s, order wants %s: an e8-C carries the voice lines an e8-B lacks", orUnknown(id.Class), want.Class))

@@ -147,6 +147,11 @@ type Service struct {
 	// BandwidthMbps is the subscribed downstream bandwidth; 0 for a service
 	// without one (an itv set-top box). At most MaxBandwidthMbps(Access).
 	BandwidthMbps int `json:"bandwidth_mbps"`
+	// Model and Serial, if set, are the device the warehouse issued for
+	// this service (e.g. "F650" and its serial number): a different box at
+	// the customer's stops the visit before anything is configured.
+	Model  string `json:"model,omitempty"`
+	Serial string `json:"serial,omitempty"`
 }
 
 // Account is a PPPoE account. Username and Password are both set or both

@@ -181,6 +181,8 @@ func TestValidate(t *testing.T) {
 		{"newline in address", func(o *Order) { o.Customer.Address = "a\nb" }, "order: customer.address: contains a control character"},
 		{"no appointment", func(o *Order) { o.Appointment = Window{} }, "order: appointment: is required"},
 		{"negative bandwidth", func(o *Order) { o.Services[0].BandwidthMbps = -1 }, "order: services[0].bandwidth_mbps: -1 is out of range"},
+		{"serial with a space", func(o *Order) { o.Services[0].Serial = "ZTE 1" }, "order: services[0].serial: must be at most 64 characters"},
+		{"model with a newline", func(o *Order) { o.Services[0].Model = "F650\nX" }, "order: services[0].model: must be at most 64 printable"},
 		{"e8 without bandwidth", func(o *Order) { o.Services[0].BandwidthMbps = 0 }, "order: services[0].bandwidth_mbps: is required for a e8 service"},
 		{"firmware with space", func(o *Order) { o.RequiredFirmware = "V 2" }, "order: required_firmware:"},
 		{"long notes", func(o *Order) { o.Notes = strings.Repeat("n", 4001) }, "order: notes: is longer than 4000 characters"},
@@ -275,4 +277,24 @@ func mustWire(t *testing.T, o *Order) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// The issued box's model and serial cross the wire and come back.
+func TestIssuedDeviceRoundTrip(t *testing.T) {
+	o, err := Parse(samples(t, "valid-new-install-gpon.json")["testdata/valid-new-install-gpon.json"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Services[0].Model, o.Services[0].Serial = "F650", "ZTEG1A2B3C4D"
+	b, err := o.WireJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Services[0].Model != "F650" || back.Services[0].Serial != "ZTEG1A2B3C4D" || back.Services[1].Model != "" {
+		t.Errorf("services after the round trip: %+v", back.Services)
+	}
 }

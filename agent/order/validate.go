@@ -104,6 +104,12 @@ func (o *Order) Validate() error {
 		case s.BandwidthMbps == 0 && s.Device != DeviceITV && o.Type != TypeRemoval:
 			add(p+".bandwidth_mbps", "is required for a %s service", s.Device)
 		}
+		if len(s.Model) > 64 || strings.ContainsFunc(s.Model, unicode.IsControl) {
+			add(p+".model", "must be at most 64 printable characters")
+		}
+		if len(s.Serial) > 64 || strings.IndexFunc(s.Serial, notIDRune) >= 0 {
+			add(p+".serial", "must be at most 64 characters from A-Z a-z 0-9 . _ -")
+		}
 	}
 
 	provisioning := o.Type == TypeNewInstall || o.Type == TypeMove

@@ -45,6 +45,8 @@ type wireService struct {
 	Device        string `json:"device"`
 	Access        string `json:"access"`
 	BandwidthMbps int    `json:"bandwidth_mbps"`
+	Model         string `json:"model,omitempty"`
+	Serial        string `json:"serial,omitempty"`
 }
 
 type wireAccount struct {
@@ -206,7 +208,7 @@ func (w *wireOrder) order() (*Order, []error) {
 	o.Appointment.Start = parseTime("appointment.start", w.Appointment.Start)
 	o.Appointment.End = parseTime("appointment.end", w.Appointment.End)
 	for _, s := range w.Services {
-		o.Services = append(o.Services, Service{Device: DeviceKind(s.Device), Access: AccessType(s.Access), BandwidthMbps: s.BandwidthMbps})
+		o.Services = append(o.Services, Service{Device: DeviceKind(s.Device), Access: AccessType(s.Access), BandwidthMbps: s.BandwidthMbps, Model: s.Model, Serial: s.Serial})
 	}
 	cred := func(path, v string) secret.Secret {
 		if v == secret.Redacted {
@@ -245,7 +247,7 @@ func (o *Order) WireJSON() ([]byte, error) {
 		Notes:            o.Notes,
 	}
 	for _, s := range o.Services {
-		w.Services = append(w.Services, wireService{Device: string(s.Device), Access: string(s.Access), BandwidthMbps: s.BandwidthMbps})
+		w.Services = append(w.Services, wireService{Device: string(s.Device), Access: string(s.Access), BandwidthMbps: s.BandwidthMbps, Model: s.Model, Serial: s.Serial})
 	}
 	if o.PPPoE != (Account{}) {
 		w.PPPoE = &wireAccount{Username: o.PPPoE.Username, Password: o.PPPoE.Password.Reveal()}

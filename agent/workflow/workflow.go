@@ -363,9 +363,13 @@ func (ru *run) e8Service() order.Service {
 
 func (ru *run) waitInform(ctx context.Context) (string, error) {
 	reg := catalog.New(catalog.Options{ACS: ru.ACS, Logger: ru.Logger, PollInterval: ru.PollInterval})
+	serial := ru.Serial
+	if serial == "" {
+		serial = ru.e8Service().Serial // the box the order was issued with
+	}
 	d, err := ru.ACS.WaitDevice(ctx, func(d acs.Device) bool {
-		if ru.Serial != "" {
-			return d.DeviceId.SerialNumber == ru.Serial
+		if serial != "" {
+			return d.DeviceId.SerialNumber == serial
 		}
 		// Any gateway, or a device no driver knows (to say so); not the
 		// customer's set-top box informing on the same LAN.
@@ -374,8 +378,8 @@ func (ru *run) waitInform(ctx context.Context) (string, error) {
 	})
 	if err != nil {
 		what := "any gateway"
-		if ru.Serial != "" {
-			what = "gateway " + ru.Serial
+		if serial != "" {
+			what = "gateway " + serial
 		}
 		return "", fmt.Errorf("no Inform from %s: check that the gateway is powered, its WAN/LAN cable to this laptop, and that its ACS URL points here: %w", what, err)
 	}
@@ -399,7 +403,8 @@ func (ru *run) identify(ctx context.Context) (string, error) {
 	}
 	ru.out.Device = id
 	svc := ru.e8Service()
-	if err := id.Check(drivers.Expectation{Kind: drivers.KindE8, Access: string(svc.Access), Firmware: ru.ord.RequiredFirmware}); err != nil {
+	if err := id.Check(drivers.Expectation{Kind: drivers.KindE8, Access: string(svc.Access), Firmware: ru.ord.RequiredFirmware,
+		Model: svc.Model, Serial: svc.Serial}); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("%s %s SN %s firmware %s (%s)", id.Vendor, id.Model, id.Serial, id.Firmware, id.Access), nil

@@ -483,3 +483,29 @@ func TestVisitTimeLimit(t *testing.T) {
 		t.Errorf("a quick visit: overrun %v events %v limit %v", out.Overrun, events, out.TimeLimit)
 	}
 }
+
+// The order was issued with another model: the visit stops at identify,
+// says "wrong box", and nothing is configured on the gateway.
+func TestWrongBoxStopsBeforeConfiguring(t *testing.T) {
+	r, site, _ := labRun(t, func(o *order.Order) { o.Services[0].Model = "HG8245H" })
+	before := site.Gateway.Tree().Snapshot()
+	out, err := r.Run(context.Background(), testlab.SampleOrderID)
+	if !errors.Is(err, drivers.ErrMismatch) || !strings.Contains(err.Error(), "wrong box") || !strings.Contains(err.Error(), "HG8245H") {
+		t.Fatalf("err = %v, want a wrong-box mismatch naming the ordered model", err)
+	}
+	if out.FailedStep != workflow.StepIdentify {
+		t.Errorf("failed at %q, want %q", out.FailedStep, workflow.StepIdentify)
+	}
+	for _, p := range site.Gateway.Tree().Snapshot() {
+		if strings.Contains(p.Name, "WANPPPConnection.") && !strings.HasSuffix(p.Name, "NumberOfEntries") {
+			t.Fatalf("a WAN was created on the wrong box: %s (had %d params before)", p.Name, len(before))
+		}
+	}
+	// The order's serial picks the box when --serial is not given.
+	r2, _, _ := labRun(t, func(o *order.Order) { o.Services[0].Serial = "NOT-HERE-1" })
+	r2.Limits.InformTimeout = 300 * time.Millisecond
+	_, err = r2.Run(context.Background(), testlab.SampleOrderID)
+	if err == nil || !strings.Contains(err.Error(), "gateway NOT-HERE-1") {
+		t.Errorf("err = %v, want it to wait for the order's serial", err)
+	}
+}
