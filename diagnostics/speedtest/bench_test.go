@@ -1,18 +1,14 @@
 package speedtest
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"fmt"
 	"net"
 	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"fieldagent/diagnostics/ndt7"
+	"fieldagent/diagnostics/speedtest/internal/iperf3"
 )
 
 // benchDuration is one benchmark transfer: long enough to leave slow start
@@ -93,14 +89,13 @@ func BenchmarkIperf3LoopbackReverse(b *testing.B) {
 }
 
 func benchIperf3(b *testing.B, reverse bool) {
-	iperf, err := exec.LookPath("iperf3")
-	if err != nil {
+	if _, err := exec.LookPath("iperf3"); err != nil {
 		b.Skip("iperf3 not installed: run `make test-deps` (apt-get install iperf3) to compare with it")
 	}
 	var sum float64
 	var runs int
 	for b.Loop() {
-		mbps, err := runIperf3(b, iperf, reverse)
+		mbps, err := runIperf3(b, reverse)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -121,68 +116,14 @@ func freeLoopbackPort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// runIperf3 runs one iperf3 server/client pair (with -R if reverse) and
+// runIperf3 runs one 2 s iperf3 test on loopback (with -R if reverse) and
 // returns the receiver's Mbit/s.
-func runIperf3(b *testing.B, iperf string, reverse bool) (float64, error) {
+func runIperf3(b *testing.B, reverse bool) (float64, error) {
 	port, err := freeLoopbackPort()
 	if err != nil {
 		return 0, err
 	}
-	p := strconv.Itoa(port)
 	ctx, cancel := context.WithTimeout(b.Context(), 30*time.Second)
 	defer cancel()
-
-	server := exec.CommandContext(ctx, iperf, "-s", "-1", "-p", p, "-B", "127.0.0.1", "--forceflush")
-	out, err := server.StdoutPipe()
-	if err != nil {
-		return 0, err
-	}
-	if err := server.Start(); err != nil {
-		return 0, fmt.Errorf("start iperf3 server: %w", err)
-	}
-	defer func() {
-		cancel()
-		_ = server.Wait()
-	}()
-	// Wait for "Server listening on PORT" rather than probing the port, which
-	// would use up the one test that -1 allows.
-	sc := bufio.NewScanner(out)
-	ready := false
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "listening") {
-			ready = true
-			break
-		}
-	}
-	if !ready {
-		return 0, fmt.Errorf("iperf3 server on port %s never said it was listening: %w", p, sc.Err())
-	}
-	go func() { // keep draining so the server never blocks on a full pipe
-		for sc.Scan() {
-		}
-	}()
-
-	args := []string{"-c", "127.0.0.1", "-p", p, "-t", "2", "-J"}
-	if reverse {
-		args = append(args, "-R")
-	}
-	raw, err := exec.CommandContext(ctx, iperf, args...).Output()
-	if err != nil {
-		return 0, fmt.Errorf("iperf3 client: %w (%s)", err, raw)
-	}
-	var res struct {
-		End struct {
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-		Error string `json:"error"`
-	}
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return 0, fmt.Errorf("iperf3 JSON: %w", err)
-	}
-	if res.Error != "" {
-		return 0, fmt.Errorf("iperf3: %s", res.Error)
-	}
-	return res.End.SumReceived.BitsPerSecond / 1e6, nil
+	return iperf3.Run(ctx, iperf3.Test{Addr: "127.0.0.1", Port: port, Duration: 2 * time.Second, Reverse: reverse})
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +19,7 @@ import (
 
 	"fieldagent/diagnostics/ndt7"
 	"fieldagent/diagnostics/speedtest"
+	"fieldagent/diagnostics/speedtest/internal/iperf3"
 	"fieldagent/diagnostics/speedtest/result"
 )
 
@@ -283,73 +283,11 @@ const iperf3Port = "5201"
 // l.Client, with -R for a download (the server sends). It returns the
 // receiver's figure (end.sum_received) in Mbit/s.
 func Iperf3(ctx context.Context, l *Link, dir string, d time.Duration) (float64, error) {
-	iperf, err := exec.LookPath("iperf3")
-	if err != nil {
-		return 0, errors.New("iperf3 not installed: `make test-deps` (apt-get install iperf3)")
-	}
 	ctx, cancel := context.WithTimeout(ctx, d+measureSlack)
 	defer cancel()
-
-	server := l.Server.Command(ctx, iperf, "-s", "-1", "-B", ServerAddr.String(), "-p", iperf3Port, "--forceflush")
-	out, err := server.StdoutPipe()
-	if err != nil {
-		return 0, err
-	}
-	if err := server.Start(); err != nil {
-		return 0, fmt.Errorf("start iperf3 server: %w", err)
-	}
-	defer func() {
-		cancel()
-		_ = server.Wait()
-	}()
-	// Wait for "Server listening": probing the port would use up the one
-	// test that -1 allows.
-	sc := bufio.NewScanner(out)
-	ready := false
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "listening") {
-			ready = true
-			break
-		}
-	}
-	if !ready {
-		return 0, fmt.Errorf("iperf3 server in %s never said it was listening: %v", l.Server, sc.Err())
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }() // never let the server block on a full pipe
-
-	args := []string{"-c", ServerAddr.String(), "-p", iperf3Port, "-t", strconv.Itoa(int(d.Round(time.Second).Seconds())), "-J"}
-	if dir == result.DirectionDownload {
-		args = append(args, "-R")
-	}
-	raw, err := l.Client.Command(ctx, iperf, args...).Output()
-	mbps, perr := parseIperf3(raw)
-	switch {
-	case perr == nil:
-		return mbps, nil
-	case err != nil:
-		return 0, fmt.Errorf("iperf3 client: %w (%w)", err, perr)
-	}
-	return 0, perr
-}
-
-// parseIperf3 returns end.sum_received.bits_per_second of iperf3 -J output in Mbit/s.
-func parseIperf3(raw []byte) (float64, error) {
-	var res struct {
-		End struct {
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-		Error string `json:"error"`
-	}
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return 0, fmt.Errorf("iperf3 JSON: %w", err)
-	}
-	if res.Error != "" {
-		return 0, fmt.Errorf("iperf3: %s", res.Error)
-	}
-	if res.End.SumReceived.BitsPerSecond <= 0 {
-		return 0, errors.New("iperf3 JSON has no end.sum_received.bits_per_second")
-	}
-	return res.End.SumReceived.BitsPerSecond / 1e6, nil
+	port, _ := strconv.Atoi(iperf3Port)
+	return iperf3.Run(ctx, iperf3.Test{
+		Server: l.Server.Command, Client: l.Client.Command,
+		Addr: ServerAddr.String(), Port: port, Duration: d, Reverse: dir == result.DirectionDownload,
+	})
 }
