@@ -552,12 +552,36 @@ func (ru *run) completion() *report.Completion {
 	return c
 }
 
+// EventArrived is the store event `order arrive` records.
+const EventArrived = "arrived"
+
+// arrivedAt is when the technician recorded the arrival for this order
+// (the latest "arrived" event), if they did.
+func (ru *run) arrivedAt(ctx context.Context) (time.Time, bool) {
+	evs, err := ru.Store.Events(ctx, ru.out.OrderID)
+	if err != nil {
+		ru.log().Warn("could not read the order's events", "err", err)
+		return time.Time{}, false
+	}
+	var at time.Time
+	for _, e := range evs {
+		if e.Kind == EventArrived && e.At.After(at) {
+			at = e.At
+		}
+	}
+	return at, !at.IsZero()
+}
+
 // IdempotencyKey is the key of an order's completion upload: the same for
 // every retry and every re-run, so the order system closes the order once.
 func IdempotencyKey(orderID string) string { return "fieldagent-completion-" + orderID }
 
 func (ru *run) report(ctx context.Context) (string, error) {
 	c := ru.completion()
+	if at, ok := ru.arrivedAt(ctx); ok {
+		c.ArrivedAt = at
+		c.SetTimeLimit(ru.visitLimit()) // the limit counts from the arrival
+	}
 	body, err := c.JSON()
 	if err != nil {
 		return "", fmt.Errorf("encode report: %w", err)

@@ -509,3 +509,32 @@ func TestWrongBoxStopsBeforeConfiguring(t *testing.T) {
 		t.Errorf("err = %v, want it to wait for the order's serial", err)
 	}
 }
+
+// An arrival recorded before the run (order arrive) is in the report, and
+// the visit's time counts from it.
+func TestArrivalStartsTheClock(t *testing.T) {
+	r, site, st := labRun(t, nil)
+	ctx := context.Background()
+	if err := st.PutOrder(ctx, site.Order, "assigned"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddEvent(ctx, testlab.SampleOrderID, workflow.EventArrived, ""); err != nil {
+		t.Fatal(err)
+	}
+	arrived := time.Now()
+	time.Sleep(20 * time.Millisecond) // the run starts after the arrival
+	if _, err := r.Run(ctx, testlab.SampleOrderID); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := site.Orders.Completion(testlab.SampleOrderID)
+	var c report.Completion
+	if err := json.Unmarshal(body, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.ArrivedAt.IsZero() || c.ArrivedAt.After(c.StartedAt) || c.ArrivedAt.Sub(arrived).Abs() > time.Second {
+		t.Errorf("arrived %v, started %v (recorded about %v)", c.ArrivedAt, c.StartedAt, arrived)
+	}
+	if c.Elapsed < c.FinishedAt.Sub(c.StartedAt) {
+		t.Errorf("elapsed %v does not count from the arrival (run took %v)", c.Elapsed, c.FinishedAt.Sub(c.StartedAt))
+	}
+}

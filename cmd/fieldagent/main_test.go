@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"fieldagent/agent/secret"
 	"fieldagent/agent/store"
 	"fieldagent/agent/workflow"
 	"fieldagent/testlab"
@@ -261,5 +262,41 @@ func TestOrderReportOffline(t *testing.T) {
 	}
 	if err := execute(t, g, "order", "report", "WO-NOPE"); exitCode(err) != exitUsage {
 		t.Errorf("unknown order: exit %d (%v)", exitCode(err), err)
+	}
+}
+
+// order arrive fetches the order, records the arrival locally and tells the
+// order system; the next order run counts the visit from it.
+func TestOrderArrive(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	site, err := testlab.Start(ctx, testlab.Config{ACSURL: "http://127.0.0.1:1/", ConnReqUsername: "lab", ConnReqPassword: secret.New("cr")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer site.Close()
+	f, out, _, dir := newTestFactory(t)
+	f.Env = append(f.Env, "FIELDAGENT_ORDER_SYSTEM_URL="+site.OrderSystemURL, "FIELDAGENT_ORDER_SYSTEM_TOKEN="+site.Token.Reveal())
+	if err := execute(t, f, "order", "arrive", testlab.SampleOrderID, "--note", "gate code 1234"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "Arrived at "+site.Order.Customer.Name) || !strings.Contains(out.String(), "told the order system") {
+		t.Errorf("output: %s", out)
+	}
+	evs := site.Orders.Events(testlab.SampleOrderID)
+	if len(evs) != 1 || evs[0].Kind != "arrived" {
+		t.Errorf("order system events %+v, want one arrival", evs)
+	}
+	st, err := store.Open(filepath.Join(dir, "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	local, err := st.Events(context.Background(), testlab.SampleOrderID)
+	if err != nil || len(local) != 1 || local[0].Kind != workflow.EventArrived || local[0].Detail != "gate code 1234" {
+		t.Errorf("stored events %+v, %v", local, err)
+	}
+	if o, _, err := st.GetOrder(context.Background(), testlab.SampleOrderID); err != nil || o.Customer.Name != site.Order.Customer.Name {
+		t.Errorf("order not stored: %v", err)
 	}
 }

@@ -6,13 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"fieldagent/agent/ordersys"
 	"fieldagent/agent/report"
 	"fieldagent/agent/store"
+	"fieldagent/agent/workflow"
 )
 
 func newOrderCmd(f *Factory) *cobra.Command {
@@ -24,7 +27,7 @@ func newOrderCmd(f *Factory) *cobra.Command {
   fieldagent order show WO-20261125-0001 --output json
   fieldagent order report WO-20261125-0001 --file report.html`,
 	}
-	cmd.AddCommand(newOrderRunCmd(f, nil), newOrderListCmd(f, nil), newOrderShowCmd(f, nil), newOrderReportCmd(f))
+	cmd.AddCommand(newOrderRunCmd(f, nil), newOrderListCmd(f, nil), newOrderShowCmd(f, nil), newOrderReportCmd(f), newOrderArriveCmd(f))
 	return cmd
 }
 
@@ -265,5 +268,67 @@ func runOrderReport(ctx context.Context, opts *orderReportOptions) error {
 		return fmt.Errorf("write the report: %w", err)
 	}
 	fmt.Fprintf(opts.f.IO.ErrOut, "wrote %s (%d bytes)\n", opts.File, len(body))
+	return nil
+}
+
+func newOrderArriveCmd(f *Factory) *cobra.Command {
+	var note string
+	cmd := &cobra.Command{
+		Use:   "arrive ORDER-ID",
+		Short: "Record the arrival at the customer's (the visit's clock starts here)",
+		Long: `order arrive records, with the time, that the technician is at the customer's:
+the visit standard's arrival step (show ID, confirm the address against the
+order). It fetches the order into the local store if it is not there yet,
+tells the order system (best effort: the arrival is kept locally either way),
+and 'order run' then counts the visit's time limit from this moment.`,
+		Example: `  fieldagent order arrive WO-20261125-0001
+  fieldagent order arrive WO-20261125-0001 --note "customer asked to install in the study"`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runOrderArrive(cmd.Context(), f, args[0], note)
+		},
+	}
+	cmd.Flags().StringVar(&note, "note", "", "a note kept with the arrival")
+	return cmd
+}
+
+func runOrderArrive(ctx context.Context, f *Factory, id, note string) error {
+	cfg := f.Config()
+	st, err := openStore(f)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	client := &ordersys.Client{BaseURL: cfg.OrderSystem.URL, Token: cfg.OrderSystem.Token,
+		HTTPClient: &http.Client{Timeout: cfg.OrderSystem.Timeout}, Logger: f.Logger().With("component", "ordersys")}
+	o, _, err := st.GetOrder(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		if cfg.OrderSystem.URL == "" {
+			return &usageError{fmt.Errorf("order %s is not in the local store and order_system.url is not set to fetch it", id)}
+		}
+		if o, err = client.GetOrder(ctx, id); err != nil {
+			return fmt.Errorf("fetch order %s: %w", id, err)
+		}
+		if err := st.PutOrder(ctx, o, "assigned"); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	now := f.Now()
+	if err := st.AddEvent(ctx, id, workflow.EventArrived, note); err != nil {
+		return err
+	}
+	posted := "told the order system"
+	if cfg.OrderSystem.URL == "" {
+		posted = "order system not configured"
+	} else if err := client.PostEvent(ctx, id, ordersys.Event{Kind: ordersys.EventArrived, At: now, Detail: note}); err != nil {
+		posted = "order system not told: " + err.Error()
+		f.Logger().Warn("arrival not posted", "order", id, "err", err)
+	}
+	if f.jsonOutput() {
+		return f.writeJSON(map[string]any{"order_id": id, "arrived_at": now, "order_system": posted})
+	}
+	fmt.Fprintf(f.IO.Out, "Arrived at %s, %s (%s), %s — %s\n", o.Customer.Name, o.Customer.Address, id, now.Format("15:04"), posted)
 	return nil
 }
