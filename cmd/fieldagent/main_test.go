@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -298,5 +299,31 @@ func TestOrderArrive(t *testing.T) {
 	}
 	if o, _, err := st.GetOrder(context.Background(), testlab.SampleOrderID); err != nil || o.Customer.Name != site.Order.Customer.Name {
 		t.Errorf("order not stored: %v", err)
+	}
+	st.Close()
+
+	// The order system is down: the arrival waits in the outbox and
+	// 'upload' delivers it later, once.
+	site.Orders.FailNext(3, http.StatusServiceUnavailable)
+	g, out2, _, _ := newTestFactory(t)
+	g.Env = f.Env
+	if err := execute(t, g, "order", "arrive", testlab.SampleOrderID); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out2.String(), "queued") {
+		t.Errorf("output does not say the arrival is queued: %s", out2)
+	}
+	if n := len(site.Orders.Events(testlab.SampleOrderID)); n != 1 {
+		t.Fatalf("the order system has %d events while down, want the first only", n)
+	}
+	site.Orders.FailNext(0, 0)
+	h, _, _, _ := newTestFactory(t)
+	h.Env = f.Env
+	h.Now = func() time.Time { return time.Now().Add(2 * time.Hour) } // past the retry backoff
+	if err := execute(t, h, "upload"); err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	if n := len(site.Orders.Events(testlab.SampleOrderID)); n != 2 {
+		t.Errorf("after upload the order system has %d events, want 2", n)
 	}
 }

@@ -319,16 +319,47 @@ func runOrderArrive(ctx context.Context, f *Factory, id, note string) error {
 	if err := st.AddEvent(ctx, id, workflow.EventArrived, note); err != nil {
 		return err
 	}
-	posted := "told the order system"
-	if cfg.OrderSystem.URL == "" {
-		posted = "order system not configured"
-	} else if err := client.PostEvent(ctx, id, ordersys.Event{Kind: ordersys.EventArrived, At: now, Detail: note}); err != nil {
-		posted = "order system not told: " + err.Error()
-		f.Logger().Warn("arrival not posted", "order", id, "err", err)
+	// The event leaves through the outbox: kept until the order system has
+	// it, delivered once (its idempotency key) by this call or a later
+	// 'fieldagent upload' when the network is back.
+	body, err := json.Marshal(ordersys.Event{Kind: ordersys.EventArrived, At: now, Detail: note})
+	if err != nil {
+		return err
+	}
+	key := fmt.Sprintf("fieldagent-arrived-%s-%d", id, now.UnixNano())
+	if err := st.Enqueue(ctx, store.OutboxItem{OrderID: id, Kind: ordersys.KindEvent, IdempotencyKey: key, Body: body}); err != nil {
+		return err
+	}
+	posted := "queued for the order system (order_system.url not set)"
+	if cfg.OrderSystem.URL != "" {
+		up := &ordersys.Uploader{Store: st, Client: client, Logger: f.Logger().With("component", "outbox"), Now: f.Now}
+		if _, err := up.Flush(ctx); err != nil {
+			posted = "queued: the order system did not take it yet ('fieldagent upload' retries)"
+			f.Logger().Warn("arrival not delivered yet", "order", id, "err", err)
+		} else if delivered(ctx, st, id, key) {
+			posted = "told the order system"
+		} else {
+			posted = "queued: 'fieldagent upload' delivers it"
+		}
 	}
 	if f.jsonOutput() {
 		return f.writeJSON(map[string]any{"order_id": id, "arrived_at": now, "order_system": posted})
 	}
 	fmt.Fprintf(f.IO.Out, "Arrived at %s, %s (%s), %s — %s\n", o.Customer.Name, o.Customer.Address, id, now.Format("15:04"), posted)
 	return nil
+}
+
+// delivered reports whether the outbox item of order id with the
+// idempotency key has reached the order system.
+func delivered(ctx context.Context, st *store.Store, id, key string) bool {
+	items, err := st.Outbox(ctx, id)
+	if err != nil {
+		return false
+	}
+	for _, it := range items {
+		if it.IdempotencyKey == key {
+			return !it.DeliveredAt.IsZero()
+		}
+	}
+	return false
 }
