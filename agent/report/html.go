@@ -437,36 +437,25 @@ func (c *Completion) visitRows(l Lang) []row {
 	return rows
 }
 
+// statusWords and retestWords name a check's status and a re-test's
+// outcome: Chinese, English; the last pair is for anything not judged.
+var (
+	statusWords = map[Status][2]string{StatusOK: {"合格", "Pass"}, StatusWarn: {"告警", "Warning"}, StatusFail: {"不合格", "Fail"}, "": {"未判定", "Not judged"}}
+	retestWords = map[Status][2]string{StatusOK: {"复测合格", "Passed"}, StatusWarn: {"复测仍有告警", "Passed with a warning"}, StatusFail: {"复测不合格", "Failed"}, "": {"未复测", "Not re-tested"}}
+)
+
 // status is a status's symbol, class and word.
-func status(s Status, l Lang) statusView {
-	v := statusView{Symbol: s.Symbol(), Cls: s.class()}
-	switch s {
-	case StatusOK:
-		v.Word = l.pair("合格", "Pass")
-	case StatusWarn:
-		v.Word = l.pair("告警", "Warning")
-	case StatusFail:
-		v.Word = l.pair("不合格", "Fail")
-	default:
-		v.Word = l.pair("未判定", "Not judged")
-	}
-	return v
-}
+func status(s Status, l Lang) statusView { return statusIn(statusWords, s, l) }
 
 // retest is a re-test's status and word.
-func retest(s Status, l Lang) statusView {
-	v := statusView{Symbol: s.Symbol(), Cls: s.class()}
-	switch s {
-	case StatusOK:
-		v.Word = l.pair("复测合格", "Passed")
-	case StatusWarn:
-		v.Word = l.pair("复测仍有告警", "Passed with a warning")
-	case StatusFail:
-		v.Word = l.pair("复测不合格", "Failed")
-	default:
-		v.Word = l.pair("未复测", "Not re-tested")
+func retest(s Status, l Lang) statusView { return statusIn(retestWords, s, l) }
+
+func statusIn(words map[Status][2]string, s Status, l Lang) statusView {
+	w, ok := words[s]
+	if !ok || s == "" {
+		w = words[""]
 	}
-	return v
+	return statusView{Symbol: s.Symbol(), Cls: s.class(), Word: l.pair(w[0], w[1])}
 }
 
 // checkNamesZH are the Chinese names of the checks, by reading.
