@@ -367,9 +367,21 @@ func FuzzParseExtendedErr(f *testing.F) {
 			t.Fatalf("%d bytes parsed without error", len(b))
 		}
 		if e.offender.IsValid() {
-			family := binary.NativeEndian.Uint16(b[sizeofSockExtendedErr:])
-			if (family == linuxAFInet) != e.offender.Is4() {
-				t.Fatalf("offender %v from family %d", e.offender, family)
+			sa := b[sizeofSockExtendedErr:]
+			switch family := binary.NativeEndian.Uint16(sa); family {
+			case linuxAFInet:
+				if !e.offender.Is4() {
+					t.Fatalf("offender %v from family %d", e.offender, family)
+				}
+			case linuxAFInet6:
+				// A v4-mapped IPv6 offender is an IPv4 router and is
+				// reported as one; any other must stay IPv6.
+				raw := netip.AddrFrom16([16]byte(sa[8:24]))
+				if e.offender != raw.Unmap() || e.offender.Is4() != raw.Is4In6() {
+					t.Fatalf("offender %v from family %d address %v", e.offender, family, raw)
+				}
+			default:
+				t.Fatalf("offender %v from unknown family %d", e.offender, family)
 			}
 		}
 		if kind, note := e.classify(); kind == traceSilent || (kind == traceUnreachable && note == "") {
