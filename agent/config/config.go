@@ -53,6 +53,49 @@ type Config struct {
 	Workflow Workflow `yaml:"workflow"`
 	// Diag configures the tests run after provisioning.
 	Diag Diag `yaml:"diag"`
+	// IPTV configures IPTV services (the gateway's IPTV WAN, the set-top
+	// box's EPG login).
+	IPTV IPTV `yaml:"iptv"`
+	// XT2 says how to reach the customer's XT-2 business router.
+	XT2 XT2 `yaml:"xt2"`
+}
+
+// IPTV configures IPTV services.
+type IPTV struct {
+	// VLAN is the IPTV VLAN when the order gives none (default 85).
+	VLAN int `yaml:"vlan"`
+	// AuthURL and AuthURLBackup are the operator's EPG authentication
+	// servers that set-top boxes log in to.
+	AuthURL       string `yaml:"auth_url"`
+	AuthURLBackup string `yaml:"auth_url_backup"`
+}
+
+// XT2 says how to reach an XT-2: its SSH CLI (host key checked against
+// known_hosts) and its SNMP agent.
+type XT2 struct {
+	// Address is the router's SSH "host:port" (port 22 when omitted).
+	Address  string        `yaml:"address"`
+	Username string        `yaml:"username"`
+	Password secret.Secret `yaml:"password"`
+	// KnownHosts is the known_hosts file; empty means ~/.ssh/known_hosts.
+	KnownHosts string `yaml:"known_hosts"`
+	// TrustOnFirstUse records an unknown host key instead of refusing it
+	// (a changed key is always refused).
+	TrustOnFirstUse bool `yaml:"trust_on_first_use"`
+	// SNMPAddress is the agent's "host:port"; empty means the SSH host,
+	// port 161.
+	SNMPAddress string `yaml:"snmp_address"`
+	// SNMPVersion is v2c or v3 (default v3).
+	SNMPVersion string `yaml:"snmp_version"`
+	// SNMPCommunity is the v2c community.
+	SNMPCommunity secret.Secret `yaml:"snmp_community"`
+	// SNMPUser, SNMPAuthProtocol (SHA256 default), SNMPAuthKey,
+	// SNMPPrivProtocol (AES default) and SNMPPrivKey are v3 authPriv.
+	SNMPUser         string        `yaml:"snmp_user"`
+	SNMPAuthProtocol string        `yaml:"snmp_auth_protocol"`
+	SNMPAuthKey      secret.Secret `yaml:"snmp_auth_key"`
+	SNMPPrivProtocol string        `yaml:"snmp_priv_protocol"`
+	SNMPPrivKey      secret.Secret `yaml:"snmp_priv_key"`
 }
 
 // OrderSystem configures the order system client.
@@ -448,6 +491,14 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			return bad(key, "must be a positive duration, got %s", d)
 		}
+	}
+	if v := c.IPTV.VLAN; v < 0 || v > 4094 {
+		return bad("iptv.vlan", "is %d; a VLAN is 1–4094 (0 for the default)", v)
+	}
+	switch c.XT2.SNMPVersion {
+	case "", "v2c", "v3":
+	default:
+		return bad("xt2.snmp_version", "is %q; want v2c or v3", c.XT2.SNMPVersion)
 	}
 	if _, _, err := splitHostPort(c.ACS.Listen); err != nil {
 		return bad("acs.listen", "%v", err)

@@ -173,6 +173,9 @@ type LOIDCredential struct {
 type IPTVAccount struct {
 	Account  string        `json:"account"`
 	Password secret.Secret `json:"password"`
+	// VLAN, if set (1–4094), is the IPTV VLAN of the customer's line;
+	// otherwise the agent's configured default.
+	VLAN int `json:"vlan,omitempty"`
 }
 
 // Summary is one line of an order list: what a technician needs to pick an

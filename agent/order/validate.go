@@ -152,6 +152,9 @@ func (o *Order) Validate() error {
 	case o.IPTV.Account != "":
 		text(add, "iptv.account", o.IPTV.Account, true, maxNameLen)
 	}
+	if o.IPTV.VLAN != 0 && (o.IPTV.VLAN < 1 || o.IPTV.VLAN > 4094) {
+		add("iptv.vlan", "is %d; a VLAN is 1–4094", o.IPTV.VLAN)
+	}
 	if err := secretText(o.IPTV.Password.Reveal(), maxNameLen); err != "" {
 		add("iptv.password", "%s", err)
 	}

@@ -62,6 +62,7 @@ type wireLOID struct {
 type wireIPTV struct {
 	Account  string `json:"account"`
 	Password string `json:"password"`
+	VLAN     int    `json:"vlan,omitempty"`
 }
 
 // Parse reads one order in wire form (credentials in clear) strictly: unknown
@@ -224,7 +225,7 @@ func (w *wireOrder) order() (*Order, []error) {
 		o.LOID = LOIDCredential{LOID: cred("loid.loid", w.LOID.LOID), Password: cred("loid.password", w.LOID.Password)}
 	}
 	if w.IPTV != nil {
-		o.IPTV = IPTVAccount{Account: w.IPTV.Account, Password: cred("iptv.password", w.IPTV.Password)}
+		o.IPTV = IPTVAccount{Account: w.IPTV.Account, Password: cred("iptv.password", w.IPTV.Password), VLAN: w.IPTV.VLAN}
 	}
 	return o, errs
 }
@@ -256,7 +257,7 @@ func (o *Order) WireJSON() ([]byte, error) {
 		w.LOID = &wireLOID{LOID: o.LOID.LOID.Reveal(), Password: o.LOID.Password.Reveal()}
 	}
 	if o.IPTV != (IPTVAccount{}) {
-		w.IPTV = &wireIPTV{Account: o.IPTV.Account, Password: o.IPTV.Password.Reveal()}
+		w.IPTV = &wireIPTV{Account: o.IPTV.Account, Password: o.IPTV.Password.Reveal(), VLAN: o.IPTV.VLAN}
 	}
 	b, err := json.Marshal(w)
 	if err != nil {

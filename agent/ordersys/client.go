@@ -60,19 +60,28 @@ type HTTPError struct {
 	Message    string // Message is the server's "error" field, if any.
 	// RetryAfter is the server's Retry-After, if it sent one in seconds.
 	RetryAfter time.Duration
+	// Attempts is how many times the request was sent before the client
+	// gave up with this answer; 0 means once.
+	Attempts int
 }
 
-// Error returns e.g. "order system: POST /api/v1/orders/W1/completion: 409 Conflict: order already closed".
+// Error returns e.g. "order system: POST /api/v1/orders/W1/completion: 409 Conflict: order already closed",
+// with how many attempts failed and what to do where that is known.
 func (e *HTTPError) Error() string {
 	msg := fmt.Sprintf("order system: %s %s: %d %s", e.Method, e.Path, e.StatusCode, http.StatusText(e.StatusCode))
 	if e.Message != "" {
 		msg += ": " + e.Message
+	}
+	if e.Attempts > 1 {
+		msg += fmt.Sprintf(" (%d attempts)", e.Attempts)
 	}
 	switch {
 	case e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden:
 		msg += ": check the order-system API token"
 	case e.StatusCode == http.StatusNotFound:
 		msg += ": check the order ID and the order-system URL"
+	case e.StatusCode >= 500:
+		msg += ": the order system failed: try again later, and report it to its operators if it goes on"
 	}
 	return msg
 }
@@ -317,12 +326,15 @@ func (c *Client) do(ctx context.Context, req request) (response, error) {
 			return resp, nil
 		}
 		lastErr = err
+		var he *HTTPError
+		if errors.As(err, &he) {
+			he.Attempts = attempt
+		}
 		if attempt >= attempts || !retryable(err) || ctx.Err() != nil {
 			return response{}, lastErr
 		}
 		wait := backoff(base, 10*base, attempt)
-		var he *HTTPError
-		if errors.As(err, &he) && he.RetryAfter > 0 {
+		if he != nil && he.RetryAfter > 0 {
 			wait = min(he.RetryAfter, 10*base)
 		}
 		c.logger().Debug("order system request failed, retrying", "method", req.method, "path", req.path, "attempt", attempt, "wait", wait, "err", err)
@@ -399,7 +411,11 @@ func (c *Client) once(ctx context.Context, req request) (response, error) {
 	defer hresp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(hresp.Body, maxBody+1))
 	if err != nil {
-		return response{}, fmt.Errorf("ordersys: %w: %s %s: reading the response: %w", ErrUnreachable, req.method, path, err)
+		got := fmt.Sprintf("after %d bytes", len(data))
+		if hresp.ContentLength >= 0 {
+			got = fmt.Sprintf("after %d of %d bytes", len(data), hresp.ContentLength)
+		}
+		return response{}, fmt.Errorf("ordersys: %w: %s %s: the response broke off %s (%w): check the network and try again", ErrUnreachable, req.method, path, got, err)
 	}
 	c.logger().Debug("order system request", "method", req.method, "path", path, "status", hresp.StatusCode, "bytes", len(data))
 	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
@@ -416,7 +432,7 @@ func (c *Client) once(ctx context.Context, req request) (response, error) {
 		return response{}, he
 	}
 	if len(data) > maxBody {
-		return response{}, fmt.Errorf("%w: %s %s: the response is more than %d bytes", ErrBadResponse, req.method, path, maxBody)
+		return response{}, fmt.Errorf("%w: %s %s: the response is more than the %d-byte limit: check the order-system URL, or report it to dispatch", ErrBadResponse, req.method, path, maxBody)
 	}
 	return response{status: hresp.StatusCode, body: data}, nil
 }

@@ -81,6 +81,7 @@ func TestClientErrors(t *testing.T) {
 		"services":[{"device":"e8","access":"vdsl","bandwidth_mbps":50}]}`))
 	srv.AddRawOrder("WO-HTML", "zhang", []byte(`<html>maintenance</html>`))
 	srv.AddRawOrder("WO-OTHER", "zhang", mustWire(t, labOrder("WO-1", "zhang")))
+	srv.AddRawOrder("WO-BIG", "zhang", bytes.Repeat([]byte(" "), maxBody+1))
 
 	wrong := *c
 	wrong.Token = secret.New("not-the-token")
@@ -104,6 +105,21 @@ func TestClientErrors(t *testing.T) {
 			[]error{ErrBadResponse, order.ErrInvalid}, "is not valid JSON"},
 		{"other order returned", c, func(c *Client) error { _, err := c.GetOrder(ctx, "WO-OTHER"); return err },
 			[]error{ErrBadResponse}, "asked for order WO-OTHER, got order WO-1"},
+		{"response over the limit", c, func(c *Client) error { _, err := c.GetOrder(ctx, "WO-BIG"); return err },
+			[]error{ErrBadResponse}, "GET /api/v1/orders/WO-BIG: the response is more than the 1048576-byte limit: check the order-system URL"},
+		{"500 on every attempt", c, func(c *Client) error {
+			srv.FailNext(3, http.StatusInternalServerError)
+			defer srv.FailNext(0, 0)
+			cc := *c
+			cc.MaxAttempts = 3
+			_, err := cc.GetOrder(ctx, "WO-OTHER")
+			return err
+		}, nil, "500 Internal Server Error: injected fault (3 attempts): the order system failed: try again later"},
+		{"500 not retried", c, func(c *Client) error {
+			srv.FailNext(1, http.StatusInternalServerError)
+			defer srv.FailNext(0, 0)
+			return c.PostEvent(ctx, "WO-OTHER", Event{Kind: EventArrived})
+		}, nil, "POST /api/v1/orders/WO-OTHER/events: 500 Internal Server Error: injected fault: the order system failed"},
 		{"event for missing order", c, func(c *Client) error { return c.PostEvent(ctx, "WO-404", Event{Kind: EventArrived}) },
 			[]error{ErrNotFound}, "404 Not Found"},
 		{"bad event kind", c, func(c *Client) error { return c.PostEvent(ctx, "WO-BAD", Event{Kind: "lunch"}) },
@@ -225,6 +241,31 @@ func TestClientRetriesTemporaryFailures(t *testing.T) {
 				t.Fatalf("GetOrder = %v, want %v", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestClientResponseBrokeOff: a response that ends before its
+// Content-Length says how much arrived, not just "unexpected EOF".
+func TestClientResponseBrokeOff(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\":")
+		_ = buf.Flush()
+	}))
+	t.Cleanup(ts.Close)
+	c := &Client{BaseURL: ts.URL, Token: secret.New(labToken), HTTPClient: ts.Client(), RetryBackoff: time.Millisecond}
+	_, err := c.GetOrder(t.Context(), "WO-1")
+	if !errors.Is(err, ErrUnreachable) {
+		t.Errorf("error does not wrap ErrUnreachable: %v", err)
+	}
+	want := "GET /api/v1/orders/WO-1: the response broke off after 6 of 100 bytes (unexpected EOF): check the network"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v does not say %q", err, want)
 	}
 }
 

@@ -92,11 +92,27 @@ CREATE TABLE acs_devices (
 	json          TEXT NOT NULL DEFAULT '{}'
 );
 `,
+		// 2: resumable visits. A reading or finding belongs to the step
+		// run that took it (a step killed half-way leaves readings that
+		// a resumed run must not count twice); a step keeps a small JSON
+		// result for a resumed run to pick up; an order remembers which
+		// device it is working on.
+		`
+ALTER TABLE readings ADD COLUMN step_id INTEGER REFERENCES steps(id) ON DELETE SET NULL;
+ALTER TABLE findings ADD COLUMN step_id INTEGER REFERENCES steps(id) ON DELETE SET NULL;
+ALTER TABLE steps ADD COLUMN result TEXT NOT NULL DEFAULT '';
+CREATE TABLE order_devices (
+	order_id  TEXT NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+	role      TEXT NOT NULL,
+	device_id TEXT NOT NULL,
+	PRIMARY KEY (order_id, role)
+);
+`,
 	}
 }
 
 // CurrentSchemaVersion is the schema version this package writes.
-const CurrentSchemaVersion = 1
+const CurrentSchemaVersion = 2
 
 // migrate applies every migration the database has not seen, each in its
 // own transaction together with its schema_migrations row. Running it again

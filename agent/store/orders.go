@@ -39,6 +39,9 @@ type Step struct {
 	FinishedAt time.Time
 	Detail     string
 	Error      string
+	// Result is what the step left for a resumed run (JSON), set by
+	// SetStepResult; empty if nothing.
+	Result []byte
 }
 
 // Reading is one measured value (a line rate, an optical power, a ping time).
@@ -46,16 +49,20 @@ type Step struct {
 type Reading struct {
 	// Step is the step that took the reading; AddReadings sets it, Readings
 	// fills it.
-	Step  string
-	Name  string
-	Value float64 // Value must be finite.
-	Unit  string
-	At    time.Time // At, if zero, is the time of AddReadings.
+	Step string
+	// StepID, if not zero, is the step run (BeginStep's ID) that took
+	// the reading, so that a resumed visit counts only finished steps'.
+	StepID int64
+	Name   string
+	Value  float64 // Value must be finite.
+	Unit   string
+	At     time.Time // At, if zero, is the time of AddReadings.
 }
 
 // Finding is one diagnosed problem: symptom → likely cause → fix.
 type Finding struct {
 	Step     string // Step is filled by Findings.
+	StepID   int64  // StepID is as for Reading.
 	Code     string
 	Severity string
 	Symptom  string
@@ -221,9 +228,47 @@ func (s *Store) FinishStep(ctx context.Context, stepID int64, state, detail, err
 	return affected("finish step", fmt.Sprint(stepID), res, err)
 }
 
+// SetStepResult keeps a small JSON result with a step (what a resumed run
+// needs of it, e.g. the LOID registration outcome). It must not contain
+// credentials.
+func (s *Store) SetStepResult(ctx context.Context, stepID int64, result []byte) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE steps SET result = ? WHERE id = ?`, string(result), stepID)
+	return affected("set step result", fmt.Sprint(stepID), res, err)
+}
+
+// nullID stores a zero ID as NULL.
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// SetOrderDevice records which device (its ACS id, or an XT-2's address)
+// plays a role ("gateway", "stb", "xt2") in an order's visit.
+func (s *Store) SetOrderDevice(ctx context.Context, orderID, role, deviceID string) error {
+	if role == "" || deviceID == "" {
+		return fmt.Errorf("store: set device of order %q: %w: role and device ID are required", orderID, ErrInvalidArgument)
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO order_devices (order_id, role, device_id) VALUES (?, ?, ?)
+		ON CONFLICT (order_id, role) DO UPDATE SET device_id = excluded.device_id`, orderID, role, deviceID)
+	return wrap("set "+role+" device", orderID, err)
+}
+
+// OrderDevice returns the device recorded for a role in an order's visit,
+// or an error wrapping ErrNotFound.
+func (s *Store) OrderDevice(ctx context.Context, orderID, role string) (string, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT device_id FROM order_devices WHERE order_id = ? AND role = ?`, orderID, role).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: %s device of order %q: %w", role, orderID, ErrNotFound)
+	}
+	return id, wrap("get "+role+" device", orderID, err)
+}
+
 // Steps returns an order's steps in the order they were begun.
 func (s *Store) Steps(ctx context.Context, orderID string) ([]Step, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, order_id, seq, name, state, started_at, finished_at, detail, error
+	rows, err := s.db.QueryContext(ctx, `SELECT id, order_id, seq, name, state, started_at, finished_at, detail, error, result
 		FROM steps WHERE order_id = ? ORDER BY seq`, orderID)
 	if err != nil {
 		return nil, wrap("list steps", orderID, err)
@@ -232,8 +277,12 @@ func (s *Store) Steps(ctx context.Context, orderID string) ([]Step, error) {
 	var out []Step
 	for rows.Next() {
 		var st Step
-		if err := rows.Scan(&st.ID, &st.OrderID, &st.Seq, &st.Name, &st.State, nullTime{&st.StartedAt}, nullTime{&st.FinishedAt}, &st.Detail, &st.Error); err != nil {
+		var result string
+		if err := rows.Scan(&st.ID, &st.OrderID, &st.Seq, &st.Name, &st.State, nullTime{&st.StartedAt}, nullTime{&st.FinishedAt}, &st.Detail, &st.Error, &result); err != nil {
 			return nil, wrap("list steps", orderID, err)
+		}
+		if result != "" {
+			st.Result = []byte(result)
 		}
 		out = append(out, st)
 	}
@@ -255,8 +304,8 @@ func (s *Store) AddReadings(ctx context.Context, orderID, step string, rs []Read
 			if at.IsZero() {
 				at = now
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO readings (order_id, step, name, value, unit, at) VALUES (?, ?, ?, ?, ?, ?)`,
-				orderID, step, r.Name, r.Value, r.Unit, ts(at)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO readings (order_id, step, step_id, name, value, unit, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				orderID, step, nullID(r.StepID), r.Name, r.Value, r.Unit, ts(at)); err != nil {
 				return err
 			}
 		}
@@ -267,7 +316,7 @@ func (s *Store) AddReadings(ctx context.Context, orderID, step string, rs []Read
 
 // Readings returns an order's readings in the order they were added.
 func (s *Store) Readings(ctx context.Context, orderID string) ([]Reading, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT step, name, value, unit, at FROM readings WHERE order_id = ? ORDER BY id`, orderID)
+	rows, err := s.db.QueryContext(ctx, `SELECT step, coalesce(step_id, 0), name, value, unit, at FROM readings WHERE order_id = ? ORDER BY id`, orderID)
 	if err != nil {
 		return nil, wrap("list readings", orderID, err)
 	}
@@ -275,7 +324,7 @@ func (s *Store) Readings(ctx context.Context, orderID string) ([]Reading, error)
 	var out []Reading
 	for rows.Next() {
 		var r Reading
-		if err := rows.Scan(&r.Step, &r.Name, &r.Value, &r.Unit, nullTime{&r.At}); err != nil {
+		if err := rows.Scan(&r.Step, &r.StepID, &r.Name, &r.Value, &r.Unit, nullTime{&r.At}); err != nil {
 			return nil, wrap("list readings", orderID, err)
 		}
 		out = append(out, r)
@@ -292,8 +341,8 @@ func (s *Store) AddFindings(ctx context.Context, orderID, step string, fs []Find
 			if at.IsZero() {
 				at = now
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO findings (order_id, step, code, severity, symptom, cause, fix, at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, orderID, step, f.Code, f.Severity, f.Symptom, f.Cause, f.Fix, ts(at)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO findings (order_id, step, step_id, code, severity, symptom, cause, fix, at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, orderID, step, nullID(f.StepID), f.Code, f.Severity, f.Symptom, f.Cause, f.Fix, ts(at)); err != nil {
 				return err
 			}
 		}
@@ -304,7 +353,7 @@ func (s *Store) AddFindings(ctx context.Context, orderID, step string, fs []Find
 
 // Findings returns an order's findings in the order they were added.
 func (s *Store) Findings(ctx context.Context, orderID string) ([]Finding, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT step, code, severity, symptom, cause, fix, at FROM findings WHERE order_id = ? ORDER BY id`, orderID)
+	rows, err := s.db.QueryContext(ctx, `SELECT step, coalesce(step_id, 0), code, severity, symptom, cause, fix, at FROM findings WHERE order_id = ? ORDER BY id`, orderID)
 	if err != nil {
 		return nil, wrap("list findings", orderID, err)
 	}
@@ -312,7 +361,7 @@ func (s *Store) Findings(ctx context.Context, orderID string) ([]Finding, error)
 	var out []Finding
 	for rows.Next() {
 		var f Finding
-		if err := rows.Scan(&f.Step, &f.Code, &f.Severity, &f.Symptom, &f.Cause, &f.Fix, nullTime{&f.At}); err != nil {
+		if err := rows.Scan(&f.Step, &f.StepID, &f.Code, &f.Severity, &f.Symptom, &f.Cause, &f.Fix, nullTime{&f.At}); err != nil {
 			return nil, wrap("list findings", orderID, err)
 		}
 		out = append(out, f)

@@ -502,3 +502,54 @@ func TestTwoStoresOneFile(t *testing.T) {
 		t.Errorf("ListOrders: %d orders, %v; want 40", len(list), err)
 	}
 }
+
+// TestResumeRecords: readings and findings carry the step run that took
+// them, a step keeps its result, an order remembers its devices.
+func TestResumeRecords(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	if err := s.PutOrder(ctx, testOrder("WO-1"), "running"); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.BeginStep(ctx, "WO-1", "ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddReadings(ctx, "WO-1", "ping", []Reading{{StepID: id, Name: "ping_loss", Value: 0, Unit: "%"}, {Name: "outside", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := s.Readings(ctx, "WO-1")
+	if err != nil || len(rs) != 2 || rs[0].StepID != id || rs[1].StepID != 0 {
+		t.Errorf("Readings = %+v, %v; want the first tied to step %d, the second to none", rs, err, id)
+	}
+	if err := s.AddFindings(ctx, "WO-1", "ping", []Finding{{StepID: id, Code: "PACKET_LOSS"}}); err != nil {
+		t.Fatal(err)
+	}
+	if fs, err := s.Findings(ctx, "WO-1"); err != nil || len(fs) != 1 || fs[0].StepID != id {
+		t.Errorf("Findings = %+v, %v", fs, err)
+	}
+	if err := s.SetStepResult(ctx, id, []byte(`{"loss":0}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStepResult(ctx, 999, []byte(`{}`)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SetStepResult of an unknown step: %v", err)
+	}
+	steps, err := s.Steps(ctx, "WO-1")
+	if err != nil || len(steps) != 1 || string(steps[0].Result) != `{"loss":0}` {
+		t.Errorf("Steps = %+v, %v", steps, err)
+	}
+	if _, err := s.OrderDevice(ctx, "WO-1", "gateway"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("OrderDevice before any: %v", err)
+	}
+	for _, dev := range []string{"00D0D0-F650-A", "00D0D0-F650-B"} {
+		if err := s.SetOrderDevice(ctx, "WO-1", "gateway", dev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.OrderDevice(ctx, "WO-1", "gateway"); err != nil || got != "00D0D0-F650-B" {
+		t.Errorf("OrderDevice = %q, %v; want the latest", got, err)
+	}
+	if err := s.SetOrderDevice(ctx, "WO-1", "", "x"); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("SetOrderDevice without a role: %v", err)
+	}
+}

@@ -1,25 +1,32 @@
-// Package workflow runs a work order's automatable steps against a device and
-// records every step and reading in the local store before anything is
-// uploaded. The first workflow is the e8 new install:
+// Package workflow runs a work order's visit: the automatable steps against
+// the customer's devices, the technician's records (arrival, the customer's
+// acceptance), the report and the 报竣 upload. Every step and reading is in
+// the local store before anything is uploaded.
+//
+// The steps depend on the order's type and devices (see Plan); an e8 new
+// install runs
 //
 //	fetch_order → wait_inform → identify → configure_internet →
-//	register_loid → wait_wan → ping → speed_test → report → upload (报竣)
+//	register_loid → wait_wan → ping → speed_test → acceptance →
+//	report → upload (报竣)
 //
-// A step that fails stops the run; the configuration changes already made are
-// rolled back in reverse order, and no completion is uploaded.
+// A step that fails stops the run; the configuration changes this run made
+// are rolled back in reverse order, and no completion is uploaded.
+//
+// A run is resumable. Kill it at any moment and run the order again: it
+// continues at the first unfinished step. A step the store shows done is
+// not repeated — a device change is not made twice, a measurement is not
+// taken twice (its readings come back from the store) — and the readings of
+// a step that was cut short are not counted.
 package workflow
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"fieldagent/agent/config"
 	"fieldagent/agent/order"
@@ -27,27 +34,44 @@ import (
 	"fieldagent/agent/report"
 	"fieldagent/agent/store"
 	"fieldagent/diagnostics"
-	"fieldagent/diagnostics/speedtest"
+	"fieldagent/diagnostics/verdict"
 	"fieldagent/drivers"
-	"fieldagent/drivers/catalog"
 	"fieldagent/drivers/e8"
+	"fieldagent/drivers/itv"
+	"fieldagent/drivers/xt2"
 	"fieldagent/tr069/acs"
 	"fieldagent/tr069/cwmp"
 )
 
-// Step names, in the order an e8 new install runs them.
+// Step names. Plan says which an order runs, in which order.
 const (
-	StepFetchOrder = "fetch_order"
-	StepWaitInform = "wait_inform"
-	StepIdentify   = "identify"
-	StepInternet   = "configure_internet"
-	StepLOID       = "register_loid"
-	StepWaitWAN    = "wait_wan"
-	StepPing       = "ping"
-	StepSpeed      = "speed_test"
-	StepReport     = "report"
-	StepUpload     = "upload"
-	StepRollback   = "rollback"
+	StepFetchOrder   = "fetch_order"
+	StepWaitInform   = "wait_inform"
+	StepIdentify     = "identify"
+	StepInternet     = "configure_internet"
+	StepLOID         = "register_loid"
+	StepIPTV         = "configure_iptv"
+	StepWaitSTB      = "wait_stb"
+	StepSTBAccount   = "configure_stb"
+	StepSTBAuth      = "wait_stb_auth"
+	StepConnectXT2   = "connect_xt2"
+	StepLineTest     = "line_test"
+	StepBindBBMS     = "bind_bbms"
+	StepSaveConfig   = "save_config"
+	StepWaitWAN      = "wait_wan"
+	StepDiagnose     = "diagnose"
+	StepFix          = "fix"
+	StepRetest       = "retest"
+	StepFactoryReset = "factory_reset"
+	StepPing         = "ping"
+	StepSpeed        = "speed_test"
+	StepAcceptance   = "acceptance"
+	StepReport       = "report"
+	StepUpload       = "upload"
+	StepRollback     = "rollback"
+	// StepRestart marks a run that starts the visit over (Runner.Restart):
+	// the steps before it no longer count as done.
+	StepRestart = "restart"
 )
 
 // Step states.
@@ -56,19 +80,28 @@ const (
 	StateDone    = "done"
 	StateFailed  = "failed"
 	StateSkipped = "skipped"
+	// StatePending is the acceptance step waiting for the customer.
+	StatePending = "pending"
 )
 
 // errSkipped, returned by a step function, records the step as skipped
 // (with its detail saying why) instead of failed.
 var errSkipped = errors.New("skipped")
 
+// errAwaiting, returned by the acceptance step, stops the run without
+// failing it: the customer has not answered yet.
+var errAwaiting = errors.New("awaiting the customer's acceptance")
+
 // Order states in the local store.
 const (
 	OrderFetched = "fetched"
 	OrderRunning = "running"
 	OrderFailed  = "failed"
-	OrderPending = "completion_pending" // report stored, upload not yet acknowledged
-	OrderClosed  = "closed"
+	// OrderAwaiting: the work is done and tested; the customer's
+	// acceptance (`order accept`) is what the visit waits for.
+	OrderAwaiting = "awaiting_acceptance"
+	OrderPending  = "completion_pending" // report stored, upload not yet acknowledged
+	OrderClosed   = "closed"
 )
 
 // ErrUnsupported means the order asks for work this workflow does not do yet.
@@ -96,20 +129,44 @@ type StepEvent struct {
 	Detail string        `json:"detail,omitempty"`
 	Error  string        `json:"error,omitempty"`
 	Took   time.Duration `json:"took_ns,omitempty"`
+	// Resumed is set for a step an earlier run finished: it is not run
+	// again.
+	Resumed bool `json:"resumed,omitempty"`
 }
 
-// Runner runs orders. Store, Orders and ACS are required.
+// IPTV says how the workflow sets up an IPTV service.
+type IPTV struct {
+	// VLAN is the IPTV VLAN when the order gives none; 0 means 85.
+	VLAN int
+	// AuthURL and AuthURLBackup are the operator's EPG authentication
+	// servers the set-top box logs in to.
+	AuthURL, AuthURLBackup string
+}
+
+// Runner runs orders. Store, Orders and ACS are required; OpenXT2 for
+// orders with an XT-2.
 type Runner struct {
 	Store  *store.Store
 	Orders *ordersys.Client
 	ACS    ACS
+	// OpenXT2, if set, connects to the customer's XT-2 (SSH and SNMP).
+	OpenXT2 func(ctx context.Context) (*xt2.Driver, error)
 	// Limits are the time limits of the steps.
 	Limits config.Workflow
 	// Diag says where the acceptance tests go.
 	Diag config.Diag
+	// IPTV configures IPTV services.
+	IPTV IPTV
 	// Serial, if set, selects the gateway by serial number; otherwise the
-	// first gateway that informs is used.
+	// order's serial, or the first gateway that informs.
 	Serial string
+	// Accept, if set, is the customer's acceptance given at the laptop
+	// during the run; otherwise the run stops in OrderAwaiting until
+	// `order accept` records it, and a later run finishes the order.
+	Accept *report.Acceptance
+	// Restart starts the visit over: steps an earlier run finished are run
+	// again.
+	Restart bool
 	// Agent names this program in reports (e.g. "fieldagent v0.1.0").
 	Agent string
 	// Logger, if nil, discards.
@@ -131,12 +188,18 @@ type Outcome struct {
 	FailedStep string             `json:"failed_step,omitempty"`
 	Error      string             `json:"error,omitempty"`
 	Device     drivers.Identity   `json:"device"`
+	Others     []drivers.Identity `json:"other_devices,omitempty"`
 	WAN        drivers.WANStatus  `json:"wan"`
 	LOID       *report.LOID       `json:"loid,omitempty"`
 	Readings   []report.Reading   `json:"readings"`
 	Steps      []report.Step      `json:"steps"`
+	Fixes      []report.Fix       `json:"fixes,omitempty"`
+	Verdict    *report.Verdict    `json:"verdict,omitempty"`
+	Acceptance *report.Acceptance `json:"acceptance,omitempty"`
 	Receipt    *ordersys.Receipt  `json:"receipt,omitempty"`
 	Completion *report.Completion `json:"-"`
+	// Resumed counts the steps an earlier run had finished.
+	Resumed int `json:"resumed,omitempty"`
 	// TimeLimit is the operator's limit for the visit, Elapsed the time
 	// spent at the last step, Overrun whether it went past the limit.
 	TimeLimit time.Duration `json:"time_limit_ns,omitempty"`
@@ -161,13 +224,26 @@ func (r *Runner) log() *slog.Logger {
 // run holds the state of one order run.
 type run struct {
 	*Runner
-	out      *Outcome
-	ord      *order.Order
-	deviceID string
-	drv      *e8.Driver
-	undo     []namedUndo
-	started  time.Time
-	warned   bool // the 80% time warning was given
+	out *Outcome
+	ord *order.Order
+	// creds is set when ord came from the order system with its
+	// credentials (a resumed run may go on from the stored copy).
+	creds bool
+	gwID  string
+	gw    *e8.Driver
+	stbID string
+	stb   *itv.Driver
+	xt    *xt2.Driver
+	undo  []namedUndo
+	// started is when this visit began (its first run's fetch).
+	started time.Time
+	warned  bool // the 80% time warning was given
+	// done holds the steps earlier runs finished, by name.
+	done map[string]store.Step
+	// keep, set by a step function, is stored as the step's result.
+	keep any
+	// diagnosis is the repair's first verdict; retest the re-test's.
+	diagnosis *verdict.Report
 }
 
 type namedUndo struct {
@@ -175,11 +251,40 @@ type namedUndo struct {
 	fn   drivers.Undo
 }
 
-// Run runs the order with the given id from fetch to 报竣. It returns the
-// outcome and, if a step failed, an error that names the step.
+// stepKind says what a step does, for the record.
+type stepKind int
+
+const (
+	kindObserve stepKind = iota // reads the device or the order system
+	kindChange                  // changes a device or the operator's records
+	kindMeasure                 // takes readings
+	kindHuman                   // the technician's or customer's part
+)
+
+// stepSpec is one planned step.
+type stepSpec struct {
+	name    string
+	kind    stepKind
+	timeout time.Duration
+	fn      func(context.Context) (string, error)
+	// restore puts what a finished step kept (its result) back into the
+	// run when a resumed run skips it; nil when there is nothing to get.
+	restore func(result []byte) error
+}
+
+// Run runs the order with the given id to 报竣, continuing where an earlier
+// run of the same order stopped. It returns the outcome and, if a step
+// failed, an error that names the step. A run that stops to wait for the
+// customer's acceptance returns State OrderAwaiting and no error.
 func (r *Runner) Run(ctx context.Context, orderID string) (*Outcome, error) {
 	ru := &run{Runner: r, out: &Outcome{OrderID: orderID}, started: r.now()}
+	defer ru.close()
 	err := ru.all(ctx)
+	if errors.Is(err, errAwaiting) {
+		ru.out.State = OrderAwaiting
+		ru.setState(ctx, OrderAwaiting)
+		return ru.out, nil
+	}
 	if err != nil {
 		ru.rollback(ctx)
 		ru.out.State = OrderFailed
@@ -189,40 +294,150 @@ func (r *Runner) Run(ctx context.Context, orderID string) (*Outcome, error) {
 			ru.out.State = OrderPending
 		}
 		ru.out.Error = err.Error()
-		if serr := r.Store.SetOrderState(context.WithoutCancel(ctx), orderID, ru.out.State); serr != nil && !errors.Is(serr, store.ErrNotFound) {
-			r.log().Error("record order state", "order", orderID, "err", serr)
-		}
+		ru.setState(ctx, ru.out.State)
 		return ru.out, err
 	}
 	return ru.out, nil
 }
 
+func (ru *run) setState(ctx context.Context, state string) {
+	if err := ru.Store.SetOrderState(context.WithoutCancel(ctx), ru.out.OrderID, state); err != nil && !errors.Is(err, store.ErrNotFound) {
+		ru.log().Error("record order state", "order", ru.out.OrderID, "err", err)
+	}
+}
+
+func (ru *run) close() {
+	if ru.xt != nil {
+		_ = ru.xt.Close()
+	}
+}
+
 func (ru *run) all(ctx context.Context) error {
-	lim := ru.Limits
-	steps := []struct {
-		name    string
-		timeout time.Duration
-		fn      func(context.Context) (string, error)
-	}{
-		{StepFetchOrder, lim.StepTimeout, ru.fetch},
-		{StepWaitInform, lim.InformTimeout, ru.waitInform},
-		{StepIdentify, lim.StepTimeout, ru.identify},
-		{StepInternet, lim.StepTimeout, ru.configureInternet},
-		{StepLOID, lim.LOIDTimeout, ru.registerLOID},
-		{StepWaitWAN, lim.WANTimeout, ru.waitWAN},
-		{StepPing, lim.StepTimeout, ru.ping},
-		{StepSpeed, ru.Diag.SpeedDuration*3 + 10*time.Second, ru.speed},
-		{StepReport, lim.StepTimeout, ru.report},
-		{StepUpload, lim.StepTimeout, ru.upload},
+	if err := ru.resume(ctx); err != nil {
+		return err
+	}
+	if ru.finished() {
+		return nil
+	}
+	fetch := stepSpec{name: StepFetchOrder, kind: kindObserve, timeout: ru.Limits.StepTimeout, fn: ru.fetch}
+	if err := ru.do(ctx, fetch); err != nil {
+		return err
+	}
+	steps, err := ru.plan(ru.ord)
+	if err != nil {
+		ru.out.FailedStep = StepFetchOrder
+		return err
 	}
 	for _, s := range steps {
-		if err := ru.step(ctx, s.name, s.timeout, s.fn); err != nil {
-			ru.out.FailedStep = s.name
-			return fmt.Errorf("step %s: %w", s.name, err)
+		if err := ru.do(ctx, s); err != nil {
+			return err
 		}
 		ru.checkTime(ctx)
 	}
 	return nil
+}
+
+// do runs one planned step, or restores it when an earlier run finished it.
+func (ru *run) do(ctx context.Context, s stepSpec) error {
+	if prev, ok := ru.done[s.name]; ok && s.name != StepFetchOrder {
+		if s.restore != nil && len(prev.Result) > 0 {
+			if err := s.restore(prev.Result); err != nil {
+				return fmt.Errorf("step %s: read what the earlier run kept: %w", s.name, err)
+			}
+		}
+		st := report.Step{Name: s.name, State: prev.State, StartedAt: prev.StartedAt, FinishedAt: prev.FinishedAt, Detail: prev.Detail}
+		ru.out.Steps = append(ru.out.Steps, st)
+		ru.out.Resumed++
+		ru.emit(StepEvent{Step: s.name, State: prev.State, Detail: prev.Detail, Resumed: true})
+		return nil
+	}
+	if err := ru.step(ctx, s.name, s.timeout, s.fn); err != nil {
+		if errors.Is(err, errAwaiting) {
+			return err
+		}
+		ru.out.FailedStep = s.name
+		return fmt.Errorf("step %s: %w", s.name, err)
+	}
+	return nil
+}
+
+// resume reads what earlier runs of the order did: the steps they finished
+// (those after the last rollback or restart), the readings those steps
+// took, and when the visit began.
+func (ru *run) resume(ctx context.Context) error {
+	ru.done = map[string]store.Step{}
+	o, state, err := ru.Store.GetOrder(ctx, ru.out.OrderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ru.Restart {
+		if id, err := ru.Store.BeginStep(ctx, ru.out.OrderID, StepRestart); err == nil {
+			_ = ru.Store.FinishStep(ctx, id, store.StepDone, "the visit starts over", "")
+		}
+		return nil
+	}
+	steps, err := ru.Store.Steps(ctx, ru.out.OrderID)
+	if err != nil {
+		return err
+	}
+	for _, st := range steps {
+		switch {
+		case st.Name == StepRollback || st.Name == StepRestart:
+			// The changes before a rollback were undone; a restart
+			// starts over.
+			clear(ru.done)
+			ru.started = time.Time{}
+		case st.State == store.StepDone || st.State == store.StepSkipped:
+			ru.done[st.Name] = st
+			if st.Name == StepFetchOrder && ru.started.IsZero() {
+				ru.started = st.StartedAt
+			}
+		default:
+			delete(ru.done, st.Name)
+		}
+	}
+	if ru.started.IsZero() {
+		ru.started = ru.now()
+	}
+	if state == OrderClosed && len(ru.done) > 0 {
+		ru.ord = o
+	}
+	if len(ru.done) == 0 {
+		return nil
+	}
+	done := map[int64]bool{}
+	for _, st := range ru.done {
+		done[st.ID] = true
+	}
+	rs, err := ru.Store.Readings(ctx, ru.out.OrderID)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		// Readings of a step cut short (or undone) do not count; a
+		// reading recorded outside a run (diag run --order) does.
+		if r.StepID != 0 && !done[r.StepID] {
+			continue
+		}
+		ru.out.Readings = append(ru.out.Readings, report.Reading{Step: r.Step, Name: r.Name, Value: r.Value, Unit: r.Unit, At: r.At})
+	}
+	return nil
+}
+
+// finished reports whether the order is already closed, by an earlier run
+// of this visit: then the run does nothing.
+func (ru *run) finished() bool {
+	up, ok := ru.done[StepUpload]
+	if !ok || ru.ord == nil {
+		return false
+	}
+	ru.out.State = OrderClosed
+	ru.out.Resumed = len(ru.done)
+	ru.emit(StepEvent{Step: StepUpload, State: up.State, Detail: "the order is closed already: " + up.Detail + " (--restart runs the visit again)", Resumed: true})
+	return true
 }
 
 // StepTimeLimit names the StepEvent that warns of the visit's time limit
@@ -271,6 +486,15 @@ func (ru *run) checkTime(ctx context.Context) {
 	ru.emit(StepEvent{Step: StepTimeLimit, State: state, Detail: detail, Took: elapsed})
 }
 
+// curStep is the store ID of the step being run (0 before the order is
+// stored); readings and findings are tied to it.
+type curStepKey struct{}
+
+func stepIDOf(ctx context.Context) int64 {
+	id, _ := ctx.Value(curStepKey{}).(int64)
+	return id
+}
+
 // step runs fn with its own deadline and records it in the store.
 func (ru *run) step(ctx context.Context, name string, timeout time.Duration, fn func(context.Context) (string, error)) error {
 	if timeout <= 0 {
@@ -287,17 +511,20 @@ func (ru *run) step(ctx context.Context, name string, timeout time.Duration, fn 
 		stepID = id
 	}
 	ru.emit(StepEvent{Step: name, State: StateRunning})
-	sctx, cancel := context.WithTimeout(ctx, timeout)
+	sctx, cancel := context.WithTimeout(context.WithValue(ctx, curStepKey{}, stepID), timeout)
+	ru.keep = nil
 	detail, err := fn(sctx)
 	if err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 		err = fmt.Errorf("%w (step limit %s)", err, timeout)
 	}
 	cancel()
 	st := report.Step{Name: name, State: StateDone, StartedAt: start, FinishedAt: ru.now(), Detail: detail}
-	if errors.Is(err, errSkipped) {
+	switch {
+	case errors.Is(err, errSkipped):
 		st.State, err = StateSkipped, nil
-	}
-	if err != nil {
+	case errors.Is(err, errAwaiting):
+		st.State = StatePending
+	case err != nil:
 		st.State = StateFailed
 		st.Error = err.Error()
 	}
@@ -309,10 +536,21 @@ func (ru *run) step(ctx context.Context, name string, timeout time.Duration, fn 
 		}
 	}
 	if haveOrder {
-		if serr := ru.Store.FinishStep(context.WithoutCancel(ctx), stepID, st.State, st.Detail, st.Error); serr != nil {
+		wctx := context.WithoutCancel(ctx)
+		if ru.keep != nil && (st.State == StateDone || st.State == StateSkipped) {
+			if b, jerr := json.Marshal(ru.keep); jerr != nil {
+				err = errors.Join(err, fmt.Errorf("encode step result: %w", jerr))
+			} else if serr := ru.Store.SetStepResult(wctx, stepID, b); serr != nil {
+				err = errors.Join(err, fmt.Errorf("record step result: %w", serr))
+			}
+		}
+		// Finishing the step comes last: a run killed before this line
+		// left the step unfinished, and a resumed run does it again.
+		if serr := ru.Store.FinishStep(wctx, stepID, st.State, st.Detail, st.Error); serr != nil {
 			err = errors.Join(err, fmt.Errorf("record step: %w", serr))
 		}
 	}
+	ru.keep = nil
 	ru.out.Steps = append(ru.out.Steps, st)
 	ru.emit(StepEvent{Step: name, State: st.State, Detail: detail, Error: st.Error, Took: st.FinishedAt.Sub(start)})
 	return err
@@ -324,345 +562,7 @@ func (ru *run) emit(ev StepEvent) {
 	}
 }
 
-func (ru *run) fetch(ctx context.Context) (string, error) {
-	o, err := ru.Orders.GetOrder(ctx, ru.out.OrderID)
-	if err != nil {
-		return "", fmt.Errorf("fetch order %s: %w", ru.out.OrderID, err)
-	}
-	if !o.HasDevice(order.DeviceE8) || o.Type != order.TypeNewInstall {
-		return "", fmt.Errorf("%w: order %s is a %s for %v; this version runs e8 new installs", ErrUnsupported, o.ID, o.Type, devices(o))
-	}
-	// The store keeps the order without credentials (json.Marshal redacts
-	// them); the credentials live in memory for this run only.
-	if err := ru.Store.PutOrder(ctx, o, OrderRunning); err != nil {
-		return "", fmt.Errorf("store order: %w", err)
-	}
-	ru.ord = o
-	if err := ru.Orders.PostEvent(ctx, o.ID, ordersys.Event{Kind: "started", At: ru.now()}); err != nil {
-		ru.log().Warn("order system did not take the started event", "order", o.ID, "err", err)
-	}
-	return fmt.Sprintf("%s for %s, %s", o.Type, o.Customer.Name, o.Customer.Address), nil
-}
-
-func devices(o *order.Order) []string {
-	var out []string
-	for _, s := range o.Services {
-		out = append(out, string(s.Device))
-	}
-	return out
-}
-
-func (ru *run) e8Service() order.Service {
-	for _, s := range ru.ord.Services {
-		if s.Device == order.DeviceE8 {
-			return s
-		}
-	}
-	return order.Service{}
-}
-
-func (ru *run) waitInform(ctx context.Context) (string, error) {
-	reg := catalog.New(catalog.Options{ACS: ru.ACS, Logger: ru.Logger, PollInterval: ru.PollInterval})
-	serial := ru.Serial
-	if serial == "" {
-		serial = ru.e8Service().Serial // the box the order was issued with
-	}
-	d, err := ru.ACS.WaitDevice(ctx, func(d acs.Device) bool {
-		if serial != "" {
-			return d.DeviceId.SerialNumber == serial
-		}
-		// Any gateway, or a device no driver knows (to say so); not the
-		// customer's set-top box informing on the same LAN.
-		e, err := reg.Lookup(drivers.SeenFromInform(d))
-		return err != nil || e.Kind == drivers.KindE8
-	})
-	if err != nil {
-		what := "any gateway"
-		if serial != "" {
-			what = "gateway " + serial
-		}
-		return "", fmt.Errorf("no Inform from %s: check that the gateway is powered, its WAN/LAN cable to this laptop, and that its ACS URL points here: %w", what, err)
-	}
-	drv, kind, err := catalog.OpenTR069(ctx, reg, d)
-	if err != nil {
-		return "", err
-	}
-	gw, ok := drv.(*e8.Driver)
-	if !ok {
-		return "", fmt.Errorf("%w: %s is a %s device, the order installs an e8 gateway: check --serial", drivers.ErrMismatch, d.ID, kind)
-	}
-	ru.deviceID = d.ID
-	ru.drv = gw
-	return fmt.Sprintf("%s from %s", d.ID, d.RemoteAddr), nil
-}
-
-func (ru *run) identify(ctx context.Context) (string, error) {
-	id, err := ru.drv.Identify(ctx)
-	if err != nil {
-		return "", err
-	}
-	ru.out.Device = id
-	svc := ru.e8Service()
-	if err := id.Check(drivers.Expectation{Kind: drivers.KindE8, Access: string(svc.Access), Firmware: ru.ord.RequiredFirmware,
-		Model: svc.Model, Serial: svc.Serial}); err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%s %s SN %s firmware %s (%s)", id.Vendor, id.Model, id.Serial, id.Firmware, id.Access), nil
-}
-
-func (ru *run) configureInternet(ctx context.Context) (string, error) {
-	undo, err := ru.drv.ConfigurePPPoE(ctx, drivers.PPPoEConfig{
-		Username: ru.ord.PPPoE.Username,
-		Password: ru.ord.PPPoE.Password,
-	})
-	if err != nil {
-		return "", err
-	}
-	ru.undo = append(ru.undo, namedUndo{"internet WAN connection", undo})
-	return "WANPPPConnection IP_Routed, NAT on, service INTERNET, account " + ru.ord.PPPoE.Username, nil
-}
-
-func (ru *run) registerLOID(ctx context.Context) (string, error) {
-	if ru.ord.LOID.LOID.IsZero() {
-		if ru.e8Service().Access.IsPON() {
-			return "", errors.New("the order has no LOID for a PON access: ask dispatch for the LOID")
-		}
-		return "no LOID on the order (not a PON access)", errSkipped
-	}
-	res, undo, err := ru.drv.RegisterLOID(ctx, ru.ord.LOID.LOID.Reveal(), ru.ord.LOID.Password.Reveal())
-	ru.out.LOID = &report.LOID{Registered: res.Registered, Status: res.Status, Result: res.Result}
-	if undo != nil && !res.Registered {
-		ru.undo = append(ru.undo, namedUndo{"LOID on the gateway", undo})
-	}
-	if err != nil {
-		return res.Detail, err
-	}
-	return res.Detail, nil
-}
-
-func (ru *run) waitWAN(ctx context.Context) (string, error) {
-	st, err := ru.drv.WaitWANUp(ctx)
-	ru.out.WAN = st
-	if err != nil {
-		return fmt.Sprintf("WAN %s, last error %s", st.Status, st.LastError), err
-	}
-	return fmt.Sprintf("WAN connected, address %s", st.ExternalIP), nil
-}
-
-func (ru *run) pingTarget() string {
-	if ru.Diag.PingTarget != "" {
-		return ru.Diag.PingTarget
-	}
-	if u, err := url.Parse(ru.Diag.SpeedURL); err == nil && u.Hostname() != "" {
-		return u.Hostname()
-	}
-	return ""
-}
-
-// probe runs one probe with a fresh metrics registry and stores its
-// readings, whatever the outcome.
-func (ru *run) probe(ctx context.Context, step string, p diagnostics.Probe, target string) ([]diagnostics.Reading, error) {
-	rs, err := p(ctx, target, prometheus.NewRegistry(), ru.Logger)
-	if rerr := ru.record(ctx, step, rs); rerr != nil {
-		return rs, rerr
-	}
-	if err != nil {
-		return rs, fmt.Errorf("%s %s: %w", step, target, err)
-	}
-	return rs, nil
-}
-
-func (ru *run) record(ctx context.Context, step string, rs []diagnostics.Reading) error {
-	srs := make([]store.Reading, 0, len(rs))
-	for _, r := range rs {
-		srs = append(srs, store.Reading{Name: r.Name, Value: r.Value, Unit: r.Unit, At: r.Time})
-		ru.out.Readings = append(ru.out.Readings, report.Reading{Step: step, Name: r.Name, Value: r.Value, Unit: r.Unit, At: r.Time})
-	}
-	if err := ru.Store.AddReadings(ctx, ru.out.OrderID, step, srs); err != nil {
-		return fmt.Errorf("store readings: %w", err)
-	}
-	return nil
-}
-
-func (ru *run) ping(ctx context.Context) (string, error) {
-	target := ru.pingTarget()
-	if target == "" {
-		return "no ping target configured (diag.ping_target)", errSkipped
-	}
-	opts := ru.Ping
-	if opts.Count == 0 {
-		opts = diagnostics.PingOptions{Count: 5, Interval: 100 * time.Millisecond, Mode: opts.Mode}
-	}
-	rs, err := ru.probe(ctx, StepPing, diagnostics.PingProbe(opts), target)
-	if errors.Is(err, diagnostics.ErrPingNotPermitted) {
-		// A laptop policy, not a customer fault: say how to enable it.
-		return err.Error(), errSkipped
-	}
-	if err != nil {
-		return "", err
-	}
-	return summary(rs), nil
-}
-
-func (ru *run) speed(ctx context.Context) (string, error) {
-	if ru.Diag.SpeedURL == "" {
-		return "no speed server configured (diag.speed_url)", errSkipped
-	}
-	p := diagnostics.SpeedDownloadProbe(speedtest.ClientOptions{Duration: ru.Diag.SpeedDuration})
-	rs, err := ru.probe(ctx, StepSpeed, p, ru.Diag.SpeedURL)
-	if err != nil {
-		return "", err
-	}
-	return summary(rs), nil
-}
-
-// summary names the headline readings of a probe result.
-func summary(rs []diagnostics.Reading) string {
-	s := ""
-	for _, r := range rs {
-		switch r.Name {
-		case "ping_loss", "ping_rtt_avg", "ping_jitter", "download_mbps", "upload_mbps", "latency_under_load_ms", "speed_streams":
-		default:
-			continue
-		}
-		if s != "" {
-			s += ", "
-		}
-		s += r.Name + " " + report.FormatValue(r.Value, r.Unit)
-	}
-	return s
-}
-
-func (ru *run) completion() *report.Completion {
-	c := &report.Completion{
-		OrderID:    ru.out.OrderID,
-		Result:     report.ResultSuccess,
-		Technician: ru.ord.Technician,
-		Device:     ru.out.Device,
-		WAN:        ru.out.WAN,
-		LOID:       ru.out.LOID,
-		Readings:   ru.out.Readings,
-		Steps:      append([]report.Step(nil), ru.out.Steps...),
-		StartedAt:  ru.started,
-		FinishedAt: ru.now(),
-		Agent:      ru.Agent,
-	}
-	c.SetOrder(ru.ord)
-	c.SetTimeLimit(ru.visitLimit())
-	return c
-}
-
-// EventArrived is the store event `order arrive` records.
-const EventArrived = "arrived"
-
-// arrivedAt is when the technician recorded the arrival for this order
-// (the latest "arrived" event), if they did.
-func (ru *run) arrivedAt(ctx context.Context) (time.Time, bool) {
-	evs, err := ru.Store.Events(ctx, ru.out.OrderID)
-	if err != nil {
-		ru.log().Warn("could not read the order's events", "err", err)
-		return time.Time{}, false
-	}
-	var at time.Time
-	for _, e := range evs {
-		if e.Kind == EventArrived && e.At.After(at) {
-			at = e.At
-		}
-	}
-	return at, !at.IsZero()
-}
-
-// IdempotencyKey is the key of an order's completion upload: the same for
-// every retry and every re-run, so the order system closes the order once.
-func IdempotencyKey(orderID string) string { return "fieldagent-completion-" + orderID }
-
-func (ru *run) report(ctx context.Context) (string, error) {
-	c := ru.completion()
-	if at, ok := ru.arrivedAt(ctx); ok {
-		c.ArrivedAt = at
-		c.SetTimeLimit(ru.visitLimit()) // the limit counts from the arrival
-	}
-	body, err := c.JSON()
-	if err != nil {
-		return "", fmt.Errorf("encode report: %w", err)
-	}
-	if err := ru.Store.PutReport(ctx, ru.out.OrderID, "json", body); err != nil {
-		return "", fmt.Errorf("store report: %w", err)
-	}
-	var page bytes.Buffer
-	if err := c.WriteHTML(&page, report.Bilingual); err != nil {
-		return "", fmt.Errorf("render the customer's report: %w", err)
-	}
-	if err := ru.Store.PutReport(ctx, ru.out.OrderID, "html", page.Bytes()); err != nil {
-		return "", fmt.Errorf("store report: %w", err)
-	}
-	if err := ru.Store.Enqueue(ctx, store.OutboxItem{OrderID: ru.out.OrderID, Kind: ordersys.KindCompletion, IdempotencyKey: IdempotencyKey(ru.out.OrderID), Body: body}); err != nil {
-		return "", fmt.Errorf("queue upload: %w", err)
-	}
-	if err := ru.Store.SetOrderState(ctx, ru.out.OrderID, OrderPending); err != nil {
-		return "", err
-	}
-	ru.out.Completion = c
-	// Changes are now part of a delivered installation, not to be undone.
-	ru.undo = nil
-	return fmt.Sprintf("report stored (%d bytes), upload queued", len(body)), nil
-}
-
-// upload delivers the outbox (this order's report and anything still
-// pending) and reads this order's receipt from the store.
-func (ru *run) upload(ctx context.Context) (string, error) {
-	u := &ordersys.Uploader{Store: ru.Store, Client: ru.Orders, Logger: ru.Logger, Now: ru.Now}
-	_, ferr := u.Flush(ctx)
-	items, err := ru.Store.Outbox(ctx, ru.out.OrderID)
-	if err != nil {
-		return "", err
-	}
-	for _, it := range items {
-		if it.IdempotencyKey != IdempotencyKey(ru.out.OrderID) {
-			continue
-		}
-		if !it.Delivered() {
-			cause := ferr
-			if cause == nil {
-				cause = errors.New(it.LastError)
-			}
-			return "report kept in the outbox: `fieldagent upload` delivers it later", fmt.Errorf("upload completion: %w", cause)
-		}
-		var rc ordersys.Receipt
-		if err := json.Unmarshal(it.Response, &rc); err != nil {
-			return "", fmt.Errorf("read the upload receipt: %w", err)
-		}
-		if err := ru.Store.SetOrderState(ctx, ru.out.OrderID, OrderClosed); err != nil {
-			return "", err
-		}
-		ru.out.Receipt = &rc
-		ru.out.State = OrderClosed
-		return fmt.Sprintf("order %s in the order system, receipt %s", rc.State, rc.Receipt), nil
-	}
-	return "", errors.New("upload completion: the report is not in the outbox")
-}
-
-// rollback undoes the configuration changes of a failed run, newest first.
-func (ru *run) rollback(ctx context.Context) {
-	if len(ru.undo) == 0 {
-		return
-	}
-	ctx = context.WithoutCancel(ctx)
-	_ = ru.step(ctx, StepRollback, ru.Limits.StepTimeout*time.Duration(len(ru.undo)), func(ctx context.Context) (string, error) {
-		var errs []error
-		done := ""
-		for i := len(ru.undo) - 1; i >= 0; i-- {
-			u := ru.undo[i]
-			if err := u.fn(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("undo %s: %w", u.what, err))
-				continue
-			}
-			if done != "" {
-				done += ", "
-			}
-			done += "removed " + u.what
-		}
-		ru.undo = nil
-		return done, errors.Join(errs...)
-	})
+// restoreInto returns a restore function that decodes a kept result into v.
+func restoreInto[T any](v *T) func([]byte) error {
+	return func(b []byte) error { return json.Unmarshal(b, v) }
 }

@@ -79,9 +79,23 @@ func labRunWith(t *testing.T, cfg testlab.Config, logger *slog.Logger) (*workflo
 		Agent:        "fieldagent test",
 		PollInterval: 50 * time.Millisecond,
 		Logger:       logger,
+		// The customer stands by the laptop and accepts when the tests
+		// pass (TestAcceptanceLater covers `order accept` afterwards).
+		Accept: &report.Acceptance{Name: "张伟", Accepted: true, Comment: "很好 fine"},
 	}
 	r.Orders.Logger = logger
 	return r, site, st
+}
+
+// ofKind returns the outbox items of one kind.
+func ofKind(items []store.OutboxItem, kind string) []store.OutboxItem {
+	var out []store.OutboxItem
+	for _, it := range items {
+		if it.Kind == kind {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 func TestE8NewInstallClosesOrder(t *testing.T) {
@@ -170,8 +184,20 @@ func TestE8NewInstallClosesOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(items) != 1 || items[0].DeliveredAt.IsZero() {
-		t.Errorf("outbox = %+v, want one delivered completion", items)
+	if c := ofKind(items, ordersys.KindCompletion); len(c) != 1 || c[0].DeliveredAt.IsZero() {
+		t.Errorf("outbox completions = %+v, want one delivered", c)
+	}
+	// The started and customer_accepted events went out through the
+	// outbox too, each received once.
+	if evs := ofKind(items, ordersys.KindEvent); len(evs) != 2 || evs[0].DeliveredAt.IsZero() || evs[1].DeliveredAt.IsZero() {
+		t.Errorf("outbox events = %d, want 2 delivered", len(evs))
+	}
+	var kinds []string
+	for _, ev := range site.Orders.Events(testlab.SampleOrderID) {
+		kinds = append(kinds, ev.Kind)
+	}
+	if strings.Join(kinds, ",") != "started,customer_accepted" {
+		t.Errorf("order system events = %v, want started, customer_accepted", kinds)
 	}
 	if _, state, err := st.GetOrder(ctx, testlab.SampleOrderID); err != nil || state != workflow.OrderClosed {
 		t.Errorf("stored order state = %q (%v), want closed", state, err)
@@ -182,7 +208,7 @@ func TestE8NewInstallClosesOrder(t *testing.T) {
 			names = append(names, ev.Step)
 		}
 	}
-	want := []string{"fetch_order", "wait_inform", "identify", "configure_internet", "register_loid", "wait_wan", "ping", "speed_test", "report", "upload"}
+	want := []string{"fetch_order", "wait_inform", "identify", "configure_internet", "register_loid", "wait_wan", "ping", "speed_test", "acceptance", "report", "upload"}
 	if strings.Join(names, ",") != strings.Join(want, ",") {
 		t.Errorf("steps done = %v, want %v", names, want)
 	}
@@ -235,8 +261,8 @@ func TestWrongPPPoEPasswordStopsAtWAN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(items) != 0 {
-		t.Errorf("outbox holds %d items after a failed run, want none", len(items))
+	if c := ofKind(items, ordersys.KindCompletion); len(c) != 0 {
+		t.Errorf("outbox holds %d completions after a failed run, want none", len(c))
 	}
 	// The half-made WAN connection was rolled back on the gateway.
 	if v := site.Gateway.Tree().Value(out.WAN.Instance + "ConnectionType"); v != "" {
@@ -318,8 +344,8 @@ func TestUploadFailureKeepsReport(t *testing.T) {
 	}
 	ctx := context.Background()
 	items, err := st.Outbox(ctx, testlab.SampleOrderID)
-	if err != nil || len(items) != 1 || items[0].Delivered() {
-		t.Fatalf("outbox = %+v, %v; want the report waiting", items, err)
+	if c := ofKind(items, ordersys.KindCompletion); err != nil || len(c) != 1 || c[0].Delivered() {
+		t.Fatalf("outbox completions = %+v, %v; want the report waiting", c, err)
 	}
 	if _, state, _ := st.GetOrder(ctx, testlab.SampleOrderID); state != workflow.OrderPending || out.State != workflow.OrderPending {
 		t.Errorf("order state = %q / outcome %q, want %q", state, out.State, workflow.OrderPending)
@@ -536,5 +562,110 @@ func TestArrivalStartsTheClock(t *testing.T) {
 	}
 	if c.Elapsed < c.FinishedAt.Sub(c.StartedAt) {
 		t.Errorf("elapsed %v does not count from the arrival (run took %v)", c.Elapsed, c.FinishedAt.Sub(c.StartedAt))
+	}
+}
+
+// TestAcceptanceLater: without the customer's answer the run stops after
+// the tests, keeping the work (no rollback, nothing uploaded); `order
+// accept` records it and the next run closes the order without touching
+// the gateway again.
+func TestAcceptanceLater(t *testing.T) {
+	r, site, st := labRun(t, nil)
+	r.Accept = nil
+	ctx := context.Background()
+	out, err := r.Run(ctx, testlab.SampleOrderID)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if out.State != workflow.OrderAwaiting {
+		t.Fatalf("state = %q, want %q", out.State, workflow.OrderAwaiting)
+	}
+	last := out.Steps[len(out.Steps)-1]
+	if last.Name != workflow.StepAcceptance || last.State != workflow.StatePending || !strings.Contains(last.Detail, "order accept "+testlab.SampleOrderID) {
+		t.Errorf("last step = %+v, want acceptance pending with the command to run", last)
+	}
+	if _, ok := site.Orders.Completion(testlab.SampleOrderID); ok {
+		t.Fatal("completion uploaded before the customer accepted")
+	}
+	if _, state, _ := st.GetOrder(ctx, testlab.SampleOrderID); state != workflow.OrderAwaiting {
+		t.Errorf("stored state = %q, want %q", state, workflow.OrderAwaiting)
+	}
+	wan := out.WAN.Instance
+	if !out.WAN.Up() || site.Gateway.Tree().Value(wan+"ConnectionStatus") != "Connected" {
+		t.Fatalf("the WAN is not kept up while waiting: %+v", out.WAN)
+	}
+
+	// A refusal is an answer too, but this customer accepts.
+	at := time.Now()
+	if err := workflow.RecordAcceptance(ctx, st, testlab.SampleOrderID, report.Acceptance{Name: "张伟", Comment: "满意", Accepted: true, At: at}); err != nil {
+		t.Fatal(err)
+	}
+	var events []workflow.StepEvent
+	r.Progress = func(ev workflow.StepEvent) { events = append(events, ev) }
+	out, err = r.Run(ctx, testlab.SampleOrderID)
+	if err != nil || out.State != workflow.OrderClosed {
+		t.Fatalf("second run: %v, state %q", err, out.State)
+	}
+	for _, ev := range events {
+		if ev.State == workflow.StateRunning && ev.Step != workflow.StepFetchOrder && ev.Step != workflow.StepAcceptance &&
+			ev.Step != workflow.StepReport && ev.Step != workflow.StepUpload {
+			t.Errorf("the second run ran %s again", ev.Step)
+		}
+	}
+	body, ok := site.Orders.Completion(testlab.SampleOrderID)
+	if !ok {
+		t.Fatal("no completion after the acceptance")
+	}
+	var c report.Completion
+	if err := json.Unmarshal(body, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Acceptance == nil || c.Acceptance.Name != "张伟" || !c.Acceptance.Accepted || c.Acceptance.Comment != "满意" {
+		t.Errorf("completion acceptance = %+v", c.Acceptance)
+	}
+	// The readings of the first run are in the report, once.
+	if c.WAN.Instance != wan || len(c.Readings) == 0 {
+		t.Errorf("completion WAN %q readings %d: want the first run's", c.WAN.Instance, len(c.Readings))
+	}
+	seen := map[string]int{}
+	for _, rd := range c.Readings {
+		seen[rd.Step+"/"+rd.Name]++
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("reading %s reported %d times", k, n)
+		}
+	}
+	var kinds []string
+	for _, ev := range site.Orders.Events(testlab.SampleOrderID) {
+		kinds = append(kinds, ev.Kind)
+	}
+	if strings.Join(kinds, ",") != "started,customer_accepted" {
+		t.Errorf("order system events = %v", kinds)
+	}
+}
+
+// TestRefusalIsReported: a customer who refuses gets a report that says
+// so; the order system learns the result is not a success.
+func TestRefusalIsReported(t *testing.T) {
+	r, site, _ := labRun(t, nil)
+	r.Accept = &report.Acceptance{Name: "张伟", Accepted: false, Comment: "IPTV 卡顿"}
+	out, err := r.Run(context.Background(), testlab.SampleOrderID)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	body, ok := site.Orders.Completion(testlab.SampleOrderID)
+	if !ok {
+		t.Fatal("no completion")
+	}
+	var c report.Completion
+	if err := json.Unmarshal(body, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Result != report.ResultFailed || c.Acceptance == nil || c.Acceptance.Accepted {
+		t.Errorf("completion result %q acceptance %+v, want failed and refused", c.Result, c.Acceptance)
+	}
+	if out.Acceptance == nil || out.Acceptance.Accepted {
+		t.Errorf("outcome acceptance %+v", out.Acceptance)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"fieldagent/agent/order"
+	"fieldagent/agent/report"
 	"fieldagent/agent/secret"
 	"fieldagent/testlab"
 )
@@ -136,7 +137,9 @@ func runLabDemo(ctx context.Context, opts *labDemoOptions) error {
 		fmt.Fprintf(f.IO.Out, "testlab site up on 127.0.0.1: order system %s, ACS %s, speed server %s\n", site.OrderSystemURL, ln.Addr(), site.SpeedURL)
 		fmt.Fprintf(f.IO.Out, "running order %s (%s, e8 %s) for %s\n\n", site.Order.ID, site.Order.Type, site.Order.Services[0].Access, site.Order.Customer.Name)
 	}
-	out, runErr := executeOrder(ctx, f, logger, orderRun{OrderID: site.Order.ID, StorePath: storePath, ACS: a, Cfg: &cfg})
+	// The customer watches the demo at the laptop and accepts it there.
+	accept := &report.Acceptance{Name: site.Order.Customer.Name, Accepted: true, Comment: "lab demo"}
+	out, runErr := executeOrder(ctx, f, logger, orderRun{OrderID: site.Order.ID, StorePath: storePath, ACS: a, Cfg: &cfg, Accept: accept})
 	if runErr == nil && !f.jsonOutput() {
 		fmt.Fprintf(f.IO.Out, "\norder system reports order %s: %s\n", out.OrderID, site.Orders.State(out.OrderID))
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -27,7 +28,7 @@ func newOrderCmd(f *Factory) *cobra.Command {
   fieldagent order show WO-20261125-0001 --output json
   fieldagent order report WO-20261125-0001 --file report.html`,
 	}
-	cmd.AddCommand(newOrderRunCmd(f, nil), newOrderListCmd(f, nil), newOrderShowCmd(f, nil), newOrderReportCmd(f), newOrderArriveCmd(f))
+	cmd.AddCommand(newOrderRunCmd(f, nil), newOrderListCmd(f, nil), newOrderShowCmd(f, nil), newOrderReportCmd(f), newOrderArriveCmd(f), newOrderAcceptCmd(f))
 	return cmd
 }
 
@@ -35,6 +36,11 @@ type orderRunOptions struct {
 	f       *Factory
 	OrderID string
 	Serial  string
+	// AcceptedBy and Comment record the customer's acceptance at the
+	// laptop; Refused records a refusal instead.
+	AcceptedBy string
+	Comment    string
+	Restart    bool
 }
 
 func newOrderRunCmd(f *Factory, runF func(context.Context, *orderRunOptions) error) *cobra.Command {
@@ -48,13 +54,30 @@ gateway and checks it against the order, configures PPPoE routed internet,
 registers the LOID with ITMS, waits for the WAN, runs a ping and a speed test,
 stores every reading and uploads the completion report (报竣).
 
+The steps follow the order: an e8 new install or move configures PPPoE routed
+internet and registers the LOID (and, with an iTV on the order, the gateway's
+IPTV VLAN and the set-top box's account); an XT-2 gets a line test, PPPoE and
+its BBMS binding over SSH; a repair diagnoses the line and WAN, applies the fix
+the findings call for and re-tests; a removal factory-resets the gateway.
+
+The customer's acceptance comes next: --accepted-by when the customer accepts
+at the laptop, otherwise the run stops (order state awaiting_acceptance) until
+'order accept' records it, and running the order again closes it.
+
+A run is resumable: stopped or killed at any moment, 'order run' again
+continues at the first unfinished step; a device change or a measurement that
+was done is not repeated. --restart runs the whole visit again.
+
 A failed step stops the run, rolls back the changes made so far and uploads
 nothing; the step's error says what to check.`,
 		Example: `  # Gateway plugged in, its ACS URL pointing at this laptop
   fieldagent order run WO-20261125-0001
 
   # Pick one gateway when several inform
-  fieldagent order run WO-20261125-0001 --serial ZTEG1A2B3C4D --output json`,
+  fieldagent order run WO-20261125-0001 --serial ZTEG1A2B3C4D --output json
+
+  # The customer accepts at the laptop: the run closes the order (报竣)
+  fieldagent order run WO-20261125-0001 --accepted-by "张伟" --comment "满意"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.OrderID = args[0]
@@ -65,12 +88,22 @@ nothing; the step's error says what to check.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Serial, "serial", "", "serial number of the gateway to use (default: the first that informs)")
+	cmd.Flags().StringVar(&opts.AcceptedBy, "accepted-by", "", "the customer's name, when they accept at the laptop once the tests pass")
+	cmd.Flags().StringVar(&opts.Comment, "comment", "", "the customer's comment with --accepted-by")
+	cmd.Flags().BoolVar(&opts.Restart, "restart", false, "run the whole visit again instead of resuming it")
 	return cmd
 }
 
 func runOrderRun(ctx context.Context, opts *orderRunOptions) error {
 	cfg := opts.f.Config()
-	_, err := executeOrder(ctx, opts.f, opts.f.Logger(), orderRun{OrderID: opts.OrderID, Serial: opts.Serial, StorePath: cfg.Store, Cfg: cfg})
+	if opts.Comment != "" && opts.AcceptedBy == "" {
+		return &usageError{errors.New("--comment goes with --accepted-by (or use 'order accept')")}
+	}
+	r := orderRun{OrderID: opts.OrderID, Serial: opts.Serial, StorePath: cfg.Store, Cfg: cfg, Restart: opts.Restart}
+	if opts.AcceptedBy != "" {
+		r.Accept = &report.Acceptance{Name: opts.AcceptedBy, Comment: opts.Comment, Accepted: true, At: opts.f.Now()}
+	}
+	_, err := executeOrder(ctx, opts.f, opts.f.Logger(), r)
 	return err
 }
 
@@ -362,4 +395,75 @@ func delivered(ctx context.Context, st *store.Store, id, key string) bool {
 		}
 	}
 	return false
+}
+
+func newOrderAcceptCmd(f *Factory) *cobra.Command {
+	var (
+		name, comment string
+		refused       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "accept ORDER-ID",
+		Short: "Record the customer's acceptance (or refusal) of the work",
+		Long: `order accept records, with the time, the customer's answer after the demo:
+the visit standard's acceptance step. It is kept in the local store and sent
+to the order system through the outbox (delivered once, later if offline).
+
+An order run that stopped waiting for the acceptance goes on from there when
+run again: the report carries the acceptance and 报竣 closes the order. A
+refusal (--refused) is reported too; the order is then not marked a success.`,
+		Example: `  fieldagent order accept WO-20261125-0001 --name "张伟"
+  fieldagent order accept WO-20261125-0001 --name "张伟" --comment "网速很快, 满意"
+  fieldagent order accept WO-20261125-0001 --name "张伟" --refused --comment "IPTV still freezes"`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(name) == "" {
+				return &usageError{errors.New("--name is required: the name the customer gives")}
+			}
+			return runOrderAccept(cmd.Context(), f, args[0], report.Acceptance{Name: strings.TrimSpace(name), Comment: comment, Accepted: !refused, At: f.Now()})
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "the customer's name, as they give it (required)")
+	cmd.Flags().StringVar(&comment, "comment", "", "what the customer said")
+	cmd.Flags().BoolVar(&refused, "refused", false, "the customer refused the work")
+	return cmd
+}
+
+func runOrderAccept(ctx context.Context, f *Factory, id string, a report.Acceptance) error {
+	cfg := f.Config()
+	st, err := openStore(f)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, _, err := st.GetOrder(ctx, id); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return &usageError{fmt.Errorf("order %s is not in the local store: run or arrive at it first", id)}
+		}
+		return err
+	}
+	if err := workflow.RecordAcceptance(ctx, st, id, a); err != nil {
+		return err
+	}
+	posted := "queued for the order system (order_system.url not set)"
+	if cfg.OrderSystem.URL != "" {
+		client := &ordersys.Client{BaseURL: cfg.OrderSystem.URL, Token: cfg.OrderSystem.Token,
+			HTTPClient: &http.Client{Timeout: cfg.OrderSystem.Timeout}, Logger: f.Logger().With("component", "ordersys")}
+		up := &ordersys.Uploader{Store: st, Client: client, Logger: f.Logger().With("component", "outbox"), Now: f.Now}
+		if _, err := up.Flush(ctx); err != nil {
+			posted = "queued: the order system did not take it yet ('fieldagent upload' retries)"
+			f.Logger().Warn("acceptance not delivered yet", "order", id, "err", err)
+		} else {
+			posted = "told the order system"
+		}
+	}
+	if f.jsonOutput() {
+		return f.writeJSON(map[string]any{"order_id": id, "acceptance": a, "order_system": posted})
+	}
+	verb := "accepted"
+	if !a.Accepted {
+		verb = "refused"
+	}
+	fmt.Fprintf(f.IO.Out, "Order %s %s by %s at %s — %s\nNext: fieldagent order run %s (finishes the report and 报竣)\n", id, verb, a.Name, a.At.Format("15:04"), posted, id)
+	return nil
 }

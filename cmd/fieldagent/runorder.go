@@ -12,9 +12,14 @@ import (
 
 	"fieldagent/agent/config"
 	"fieldagent/agent/ordersys"
+	"fieldagent/agent/report"
 	"fieldagent/agent/secret"
+	"fieldagent/agent/server"
 	"fieldagent/agent/store"
 	"fieldagent/agent/workflow"
+	"fieldagent/drivers/snmp"
+	"fieldagent/drivers/sshcli"
+	"fieldagent/drivers/xt2"
 	"fieldagent/tr069/acs"
 )
 
@@ -29,11 +34,56 @@ type orderRun struct {
 	// ACS, if set, is a running ACS (the demo starts it before the lab).
 	ACS *acs.Server
 	Cfg *config.Config
+	// Accept, if set, is the customer's acceptance given at the laptop.
+	Accept *report.Acceptance
+	// Restart runs the visit over instead of resuming it.
+	Restart bool
+	// OpenXT2, if set, replaces the XT-2 connection from cfg.XT2.
+	OpenXT2 func(context.Context) (*xt2.Driver, error)
+}
+
+// xt2Opener connects to the XT-2 that cfg.XT2 describes; nil when no
+// address is configured.
+func xt2Opener(cfg *config.Config, logger *slog.Logger) func(context.Context) (*xt2.Driver, error) {
+	x := cfg.XT2
+	if x.Address == "" {
+		return nil
+	}
+	return func(ctx context.Context) (*xt2.Driver, error) {
+		addr := x.Address
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			addr = net.JoinHostPort(addr, "22")
+		}
+		snmpAddr := x.SNMPAddress
+		if snmpAddr == "" {
+			host, _, _ := net.SplitHostPort(addr)
+			snmpAddr = net.JoinHostPort(host, "161")
+		}
+		t := snmp.Target{Addr: snmpAddr, Version: snmp.V3, User: x.SNMPUser,
+			AuthProtocol: snmp.AuthProtocol(x.SNMPAuthProtocol), AuthKey: x.SNMPAuthKey,
+			PrivProtocol: snmp.PrivProtocol(x.SNMPPrivProtocol), PrivKey: x.SNMPPrivKey}
+		if x.SNMPVersion == "v2c" {
+			t = snmp.Target{Addr: snmpAddr, Version: snmp.V2c, Community: x.SNMPCommunity}
+		}
+		return xt2.Open(ctx, xt2.Config{
+			SSH: sshcli.Config{Addr: addr, User: x.Username, Password: x.Password,
+				KnownHostsFile: x.KnownHosts, TrustOnFirstUse: x.TrustOnFirstUse, Logger: logger},
+			SNMP:   t,
+			Logger: logger.With("component", "xt2"),
+		})
+	}
 }
 
 // startACS serves an ACS on ln until ctx ends.
 func startACS(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slog.Logger) *acs.Server {
-	a := acs.New(acsConfig(cfg, logger))
+	return startACSWith(ctx, cfg, ln, logger, nil)
+}
+
+// startACSWith is startACS with a device registry (nil for none).
+func startACSWith(ctx context.Context, cfg *config.Config, ln net.Listener, logger *slog.Logger, reg acs.Registry) *acs.Server {
+	c := acsConfig(cfg, logger)
+	c.Registry = reg
+	a := acs.New(c)
 	srv := &http.Server{Handler: a, ConnState: a.ConnState, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
@@ -91,7 +141,12 @@ func executeOrder(ctx context.Context, f *Factory, logger *slog.Logger, r orderR
 		}
 		actx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		a = startACS(actx, cfg, ln, logger)
+		// The ACS keeps its devices in the store, so that a resumed run
+		// reaches the gateway an earlier run found.
+		a = startACSWith(actx, cfg, ln, logger, server.StoreRegistry{Store: st})
+		if err := a.Start(ctx); err != nil {
+			logger.Warn("ACS device registry not loaded", "err", err)
+		}
 		logger.Info("ACS listening", "addr", ln.Addr().String())
 	}
 
@@ -102,15 +157,22 @@ func executeOrder(ctx context.Context, f *Factory, logger *slog.Logger, r orderR
 		Logger:     logger.With("component", "ordersys"),
 	}
 	runner := &workflow.Runner{
-		Store:  st,
-		Orders: client,
-		ACS:    a,
-		Limits: cfg.Workflow,
-		Diag:   cfg.Diag,
-		Serial: r.Serial,
-		Agent:  "fieldagent " + f.Build.Version,
-		Logger: logger.With("order", r.OrderID),
-		Now:    f.Now,
+		Store:   st,
+		Orders:  client,
+		ACS:     a,
+		Limits:  cfg.Workflow,
+		Diag:    cfg.Diag,
+		Serial:  r.Serial,
+		IPTV:    workflow.IPTV{VLAN: cfg.IPTV.VLAN, AuthURL: cfg.IPTV.AuthURL, AuthURLBackup: cfg.IPTV.AuthURLBackup},
+		Accept:  r.Accept,
+		Restart: r.Restart,
+		OpenXT2: r.OpenXT2,
+		Agent:   "fieldagent " + f.Build.Version,
+		Logger:  logger.With("order", r.OrderID),
+		Now:     f.Now,
+	}
+	if runner.OpenXT2 == nil {
+		runner.OpenXT2 = xt2Opener(cfg, logger)
 	}
 	if !f.jsonOutput() {
 		runner.Progress = stepPrinter(f.IO.Out, f.IO.ErrOut, f.IO.ErrIsTerminal)
@@ -120,6 +182,8 @@ func executeOrder(ctx context.Context, f *Factory, logger *slog.Logger, r orderR
 		if werr := f.writeJSON(out); werr != nil {
 			return out, werr
 		}
+	} else if out.State == workflow.OrderAwaiting {
+		fmt.Fprintf(f.IO.Out, "\nOrder %s is installed and tested; it waits for the customer's acceptance:\n  fieldagent order accept %s --name NAME [--comment TEXT]\nthen run it again to close it (报竣).\n", out.OrderID, out.OrderID)
 	} else if out.State == workflow.OrderClosed {
 		fmt.Fprintf(f.IO.Out, "\nOrder %s closed (报竣) — receipt %s\n", out.OrderID, out.Receipt.Receipt)
 		if out.Completion != nil {
@@ -155,10 +219,18 @@ func stepPrinter(w, progress io.Writer, terminal bool) func(workflow.StepEvent) 
 			if terminal {
 				fmt.Fprintf(progress, "  … %s", ev.Step)
 			}
-		case workflow.StateDone:
+		case workflow.StateDone, workflow.StateSkipped:
+			if ev.Resumed {
+				fmt.Fprintf(w, "  ✓ %-20s %7s  done before: %s\n", ev.Step, "", ev.Detail)
+				break
+			}
+			if ev.State == workflow.StateSkipped {
+				fmt.Fprintf(w, "  – %-20s %6.2fs  skipped: %s\n", ev.Step, ev.Took.Seconds(), ev.Detail)
+				break
+			}
 			fmt.Fprintf(w, "  ✓ %-20s %6.2fs  %s\n", ev.Step, ev.Took.Seconds(), ev.Detail)
-		case workflow.StateSkipped:
-			fmt.Fprintf(w, "  – %-20s %6.2fs  skipped: %s\n", ev.Step, ev.Took.Seconds(), ev.Detail)
+		case workflow.StatePending:
+			fmt.Fprintf(w, "  ⏸ %-20s %6.2fs  %s\n", ev.Step, ev.Took.Seconds(), ev.Detail)
 		case workflow.StateWarning, workflow.StateOverrun:
 			fmt.Fprintf(w, "  ⚠ %-20s %6.2fs  %s (%s)\n", ev.Step, ev.Took.Seconds(), ev.Detail, ev.State)
 		default:

@@ -451,7 +451,14 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-retry:
 			retry = nil
 		case <-e.crWake:
+			// A connection request comes from the ACS, which is
+			// therefore back: it ends a retry wait (the retry count is
+			// kept, so a session that fails again waits longer).
 			e.queueFollowUps([]cwmp.EventStruct{{EventCode: EventConnectionRequest}})
+			if retry != nil {
+				retryTimer.Stop()
+				retry = nil
+			}
 		case <-e.kick:
 		case <-periodic.C:
 			periodic.Reset(armed)
