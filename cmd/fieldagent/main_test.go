@@ -327,3 +327,51 @@ func TestOrderArrive(t *testing.T) {
 		t.Errorf("after upload the order system has %d events, want 2", n)
 	}
 }
+
+// order accept records the customer's answer locally and tells the order
+// system; it refuses an order the laptop has never seen and a missing name.
+func TestOrderAccept(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	site, err := testlab.Start(ctx, testlab.Config{ACSURL: "http://127.0.0.1:1/", ConnReqUsername: "lab", ConnReqPassword: secret.New("cr")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer site.Close()
+	f, out, _, dir := newTestFactory(t)
+	f.Env = append(f.Env, "FIELDAGENT_ORDER_SYSTEM_URL="+site.OrderSystemURL, "FIELDAGENT_ORDER_SYSTEM_TOKEN="+site.Token.Reveal())
+	err = execute(t, f, "order", "accept", testlab.SampleOrderID, "--name", "张伟")
+	if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), "not in the local store") {
+		t.Errorf("accept of an unknown order: %v (exit %d), want a usage error that says so", err, code)
+	}
+	if err := execute(t, f, "order", "arrive", testlab.SampleOrderID); err != nil {
+		t.Fatal(err)
+	}
+	err = execute(t, f, "order", "accept", testlab.SampleOrderID)
+	if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), "--name") {
+		t.Errorf("accept without --name: %v (exit %d)", err, code)
+	}
+	out.Reset()
+	if err := execute(t, f, "order", "accept", testlab.SampleOrderID, "--name", "张伟", "--comment", "满意"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "accepted by 张伟") || !strings.Contains(out.String(), "told the order system") {
+		t.Errorf("output: %s", out)
+	}
+	var kinds []string
+	for _, ev := range site.Orders.Events(testlab.SampleOrderID) {
+		kinds = append(kinds, ev.Kind)
+	}
+	if strings.Join(kinds, ",") != "arrived,customer_accepted" {
+		t.Errorf("order system events %v", kinds)
+	}
+	st, err := store.Open(filepath.Join(dir, "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	evs, err := st.Events(context.Background(), testlab.SampleOrderID)
+	if err != nil || len(evs) != 2 || evs[1].Kind != workflow.EventAccepted || !strings.Contains(evs[1].Detail, `"accepted":true`) || !strings.Contains(evs[1].Detail, "满意") {
+		t.Errorf("stored events %+v, %v", evs, err)
+	}
+}

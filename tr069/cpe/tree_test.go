@@ -278,3 +278,53 @@ func TestAddInstanceClearTable(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionRequestEndsRetryWait: after a failed session the CPE waits
+// (here an hour) before retrying, but a connection request — the ACS is
+// back — starts a session at once.
+func TestConnectionRequestEndsRetryWait(t *testing.T) {
+	var informs atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body [1]byte
+		if n, _ := r.Body.Read(body[:]); n == 0 {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		if informs.Add(1) == 1 {
+			http.Error(w, "restarting", http.StatusServiceUnavailable)
+			return
+		}
+		data, _ := cwmp.Encode(&cwmp.Envelope{Body: &cwmp.InformResponse{MaxEnvelopes: 1}})
+		_, _ = w.Write(data)
+	}))
+	defer srv.Close()
+	e, err := New(Config{ACSURL: srv.URL, ConnReqAddr: "127.0.0.1:0", RetryBase: time.Hour}, testTree())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	<-e.Ready()
+	for informs.Load() < 1 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	resp, err := http.Get(e.ConnectionRequestURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	deadline := time.After(5 * time.Second)
+	for informs.Load() < 2 {
+		select {
+		case <-deadline:
+			t.Fatal("no session after the connection request: the CPE sat out its retry wait")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
