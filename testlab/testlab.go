@@ -1,8 +1,11 @@
 // Package testlab runs a simulated customer site and operator network
-// in-process, on loopback, over real sockets: an order system holding one
-// e8 new-install order, a simulated e8 gateway that speaks TR-069 to the
-// agent's ACS, the operator's BRAS (PPPoE account check) and ITMS (LOID
-// registration), and a speed server standing in for the internet.
+// in-process, on loopback, over real sockets: an order system holding the
+// sample work orders (every order type, every device kind), a simulated e8
+// gateway that speaks TR-069 to the agent's ACS (factory-fresh, installed or
+// with a PPPoE fault), optionally an iTV set-top box with its EPG and an
+// XT-2 business router with its BBMS, the operator's BRAS (PPPoE account
+// check) and ITMS (LOID registration), and a speed server standing in for
+// the internet.
 //
 // testlab is an importable library: tests and `fieldagent lab demo` start a
 // whole site with one call to Start.
@@ -17,27 +20,61 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"fieldagent/agent/order"
 	"fieldagent/agent/secret"
 	"fieldagent/diagnostics/speedtest"
+	"fieldagent/testlab/bbms"
 	"fieldagent/testlab/e8sim"
 	"fieldagent/testlab/operator"
 	"fieldagent/testlab/ordersys"
+	"fieldagent/testlab/stbsim"
+	"fieldagent/testlab/xt2sim"
 )
 
-// Config describes a site.
+// ErrConfig is wrapped by the errors Start returns for a Config it cannot
+// run; the message names the field to fix.
+var ErrConfig = errors.New("invalid testlab config")
+
+// GatewayState is the state the site's e8 gateway starts in.
+type GatewayState string
+
+// The gateway starting states.
+const (
+	// GatewayFactory is a factory-fresh gateway: no WAN, no LOID. It is the
+	// zero value (a new install).
+	GatewayFactory GatewayState = ""
+	// GatewayInstalled is a gateway a completed install left: the INTERNET
+	// PPPoE WAN with the sample account and the registered LOID. It
+	// registers with ITMS and comes up connected on its own (move, removal).
+	GatewayInstalled GatewayState = "installed"
+	// GatewayFaultPPPoE is an installed gateway whose WAN carries a wrong
+	// PPPoE password: the BRAS rejects it and the WAN stays Disconnected
+	// with ERROR_AUTHENTICATION_FAILURE until the true account is
+	// configured again (repair).
+	GatewayFaultPPPoE GatewayState = "fault_pppoe"
+)
+
+// Config describes a site. The zero value (with ACSURL set) is the classic
+// site: a factory-fresh e8 gateway, no set-top box, no XT-2.
 type Config struct {
-	// ACSURL is where the simulated gateway informs: the agent's ACS.
+	// ACSURL is where the simulated gateway and set-top box inform: the
+	// agent's ACS. Required unless the site has neither (NoGateway and not
+	// STB).
 	ACSURL string
 	// ACSUsername and ACSPassword, if set, are the credentials the gateway
-	// presents to the ACS.
+	// and set-top box present to the ACS.
 	ACSUsername string
 	ACSPassword secret.Secret
-	// ConnReqUsername and ConnReqPassword are the gateway's connection
-	// request credentials (the agent's ACS must use the same).
+	// ConnReqUsername and ConnReqPassword are the gateway's (and set-top
+	// box's) connection request credentials (the agent's ACS must use the
+	// same).
 	ConnReqUsername string
 	ConnReqPassword secret.Secret
 	// PPPoEPassword, LOIDPassword and Token, if set, replace the random
@@ -46,14 +83,63 @@ type Config struct {
 	PPPoEPassword secret.Secret
 	LOIDPassword  secret.Secret
 	Token         secret.Secret
-	// EditOrder, if set, edits the sample order before the order system
-	// holds it; the operator network keeps the true accounts. Tests use it to
-	// put a wrong password on the order.
+	// IPTVPassword and XT2PPPoEPassword, if set, replace the random
+	// passwords of SampleIPTVAccount and SampleXT2PPPoEUser.
+	IPTVPassword     secret.Secret
+	XT2PPPoEPassword secret.Secret
+	// EditOrder, if set, edits every sample order before the order system
+	// holds it (check o.ID to edit one); the operator network keeps the true
+	// accounts. Tests use it to put a wrong password on an order. If edits
+	// give two orders the same ID, the order system holds the one listed
+	// first in SampleOrderIDs.
 	EditOrder func(*order.Order)
+	// Gateway is the state the e8 gateway starts in; the zero value is
+	// GatewayFactory.
+	Gateway GatewayState
+	// NoGateway leaves the e8 gateway out (an XT-2-only site); Site.Gateway
+	// is then nil and Gateway must be GatewayFactory.
+	NoGateway bool
+	// STB also starts an iTV set-top box (serial SampleSTBSN) informing on
+	// ACSURL, and its EPG, which knows SampleIPTVAccount.
+	STB bool
+	// XT2 also starts an XT-2 business router (serial SampleXT2SN) whose
+	// BRAS is the site's operator and whose BBMS (which knows
+	// SampleBBMSCustomer) the site serves.
+	XT2 bool
 	// Now, if nil, is time.Now.
 	Now func() time.Time
 	// Logger, if nil, discards.
 	Logger *slog.Logger
+}
+
+// XT2Access is what a driver needs to reach the site's XT-2: the SSH CLI
+// (address, host key, login) and the SNMPv2c agent.
+type XT2Access struct {
+	SSHAddr       string
+	HostKey       ssh.PublicKey
+	Username      string
+	Password      secret.Secret
+	SNMPAddr      string
+	SNMPCommunity secret.Secret
+}
+
+// KnownHostsLine returns the OpenSSH known_hosts line for the router's host
+// key (with a trailing newline), to write the file an SSH client checks.
+func (a XT2Access) KnownHostsLine() string {
+	return knownhosts.Line([]string{knownhosts.Normalize(a.SSHAddr)}, a.HostKey) + "\n"
+}
+
+// SampleCredentials are the accounts the sample orders carry and the
+// operator network knows.
+type SampleCredentials struct {
+	// PPPoEPassword is SamplePPPoEUser's password.
+	PPPoEPassword secret.Secret
+	// LOID and LOIDPassword are the e8 gateway's ONT registration.
+	LOID, LOIDPassword secret.Secret
+	// IPTVPassword is SampleIPTVAccount's password.
+	IPTVPassword secret.Secret
+	// XT2PPPoEPassword is SampleXT2PPPoEUser's password.
+	XT2PPPoEPassword secret.Secret
 }
 
 // Site is a running simulated site.
@@ -65,12 +151,35 @@ type Site struct {
 	SpeedURL string
 	// OperatorURL reaches the BRAS and ITMS.
 	OperatorURL string
-	// Order is the sample order as the order system holds it.
+	// Order is the SampleOrderID order as the order system holds it; it is
+	// SampleOrders[SampleOrderID].
 	Order *order.Order
+	// SampleOrders are the sample orders as the order system holds them
+	// (after Config.EditOrder, credentials included), by their sample ID
+	// (the constants, even if an edit changed o.ID).
+	SampleOrders map[string]*order.Order
+	// Credentials are the true accounts the operator network, the EPG and
+	// BBMS know, whatever EditOrder put on the orders.
+	Credentials SampleCredentials
 
 	Orders   *ordersys.Server
 	Operator *operator.Server
-	Gateway  *e8sim.Gateway
+	// Gateway is the e8 gateway; nil with Config.NoGateway.
+	Gateway *e8sim.Gateway
+
+	// STB is the iTV set-top box, EPG its authentication server and EPGURL
+	// the AuthURL to configure on it; nil and "" without Config.STB.
+	STB    *stbsim.Box
+	EPG    *stbsim.EPG
+	EPGURL string
+
+	// XT2 is the XT-2 business router, XT2Access how to reach it, BBMS the
+	// BBMS it binds to and BBMSURL that server's base URL; zero without
+	// Config.XT2.
+	XT2       *xt2sim.Router
+	XT2Access XT2Access
+	BBMS      *bbms.Server
+	BBMSURL   string
 
 	cancel  context.CancelFunc
 	servers []*http.Server
@@ -92,24 +201,148 @@ const (
 	defaultCRUsername = "itms"
 )
 
+// The other sample orders and the identities they use.
+const (
+	// SampleITVOrderID is a new install of e8 internet and iTV.
+	SampleITVOrderID = "WO-20261125-0002"
+	// SampleXT2OrderID is a new install of an XT-2 business router.
+	SampleXT2OrderID = "WO-20261125-0003"
+	// SampleMoveOrderID moves the sample customer's e8 service.
+	SampleMoveOrderID = "WO-20261125-0004"
+	// SampleRepairOrderID repairs the sample customer's e8 internet.
+	SampleRepairOrderID = "WO-20261125-0005"
+	// SampleRemovalOrderID takes the sample customer's e8 service out.
+	SampleRemovalOrderID = "WO-20261125-0006"
+
+	// SampleIPTVAccount is the iTV account of the iTV order.
+	SampleIPTVAccount = "itv0215881234"
+	// SampleXT2PPPoEUser is the business PPPoE account of the XT-2 order.
+	SampleXT2PPPoEUser = "bz02155503030"
+	// SampleBBMSCustomer is the XT-2 order's BBMS customer ID.
+	SampleBBMSCustomer = "BBMS-3100012345"
+	// SampleSTBSN and SampleXT2SN are the serials of the set-top box and
+	// the XT-2.
+	SampleSTBSN = "EC6108V9A1B2C3"
+	SampleXT2SN = "XT2F1E2D3C4B5"
+
+	sampleXT2User = "admin"
+)
+
+// SampleOrderIDs returns the IDs of every sample order, SampleOrderID first.
+func SampleOrderIDs() []string {
+	return []string{SampleOrderID, SampleITVOrderID, SampleXT2OrderID, SampleMoveOrderID, SampleRepairOrderID, SampleRemovalOrderID}
+}
+
+// sampleCustomer returns the customer of the e8 sample orders.
+func sampleCustomer() order.Customer {
+	return order.Customer{
+		Name:    "张伟 Zhang Wei",
+		Phone:   "+86 21 5555 0101",
+		Address: "上海市浦东新区世纪大道100号 12F-1201",
+	}
+}
+
+// sampleWindow is the appointment of every sample order: two hours from the
+// start of the current hour.
+func sampleWindow(now time.Time) order.Window {
+	start := now.Truncate(time.Hour)
+	return order.Window{Start: start, End: start.Add(2 * time.Hour)}
+}
+
+func e8Service() order.Service {
+	return order.Service{Device: order.DeviceE8, Access: sampleAccess, BandwidthMbps: sampleBandwidth}
+}
+
 // SampleOrder returns the demo's order: a new e8 GPON install.
 func SampleOrder(now time.Time, pppoePassword, loid, loidPassword secret.Secret) *order.Order {
-	start := now.Truncate(time.Hour)
 	return &order.Order{
-		ID:         SampleOrderID,
-		Type:       order.TypeNewInstall,
-		Technician: SampleTechnician,
-		Customer: order.Customer{
-			Name:    "张伟 Zhang Wei",
-			Phone:   "+86 21 5555 0101",
-			Address: "上海市浦东新区世纪大道100号 12F-1201",
-		},
-		Appointment:      order.Window{Start: start, End: start.Add(2 * time.Hour)},
-		Services:         []order.Service{{Device: order.DeviceE8, Access: sampleAccess, BandwidthMbps: sampleBandwidth}},
+		ID:               SampleOrderID,
+		Type:             order.TypeNewInstall,
+		Technician:       SampleTechnician,
+		Customer:         sampleCustomer(),
+		Appointment:      sampleWindow(now),
+		Services:         []order.Service{e8Service()},
 		PPPoE:            order.Account{Username: SamplePPPoEUser, Password: pppoePassword},
 		LOID:             order.LOIDCredential{LOID: loid, Password: loidPassword},
 		RequiredFirmware: SampleFirmware,
 		Notes:            "Customer asks for a call 15 minutes before arrival.",
+	}
+}
+
+// SampleITVOrder returns the SampleITVOrderID order: a new install of e8
+// GPON internet (the sample order's accounts) and an iTV set-top box on
+// SampleIPTVAccount.
+func SampleITVOrder(now time.Time, c SampleCredentials) *order.Order {
+	o := SampleOrder(now, c.PPPoEPassword, c.LOID, c.LOIDPassword)
+	o.ID = SampleITVOrderID
+	o.Services = append(o.Services, order.Service{Device: order.DeviceITV, Access: sampleAccess})
+	o.IPTV = order.IPTVAccount{Account: SampleIPTVAccount, Password: c.IPTVPassword}
+	o.Notes = "Internet and iTV: the set-top box goes by the living-room TV."
+	return o
+}
+
+// SampleXT2Order returns the SampleXT2OrderID order: a new install of an
+// XT-2 business router on 100 Mbit/s LAN access, with its own PPPoE account
+// and BBMS customer.
+func SampleXT2Order(now time.Time, c SampleCredentials) *order.Order {
+	return &order.Order{
+		ID:         SampleXT2OrderID,
+		Type:       order.TypeNewInstall,
+		Technician: SampleTechnician,
+		Customer: order.Customer{
+			Name:    "上海星辰贸易有限公司 Shanghai Xingchen Trading Co., Ltd.",
+			Phone:   "+86 21 5555 0303",
+			Address: "上海市黄浦区南京东路300号 15F-1502",
+		},
+		Appointment:    sampleWindow(now),
+		Services:       []order.Service{{Device: order.DeviceXT2, Access: order.AccessLAN, BandwidthMbps: 100}},
+		PPPoE:          order.Account{Username: SampleXT2PPPoEUser, Password: c.XT2PPPoEPassword},
+		BBMSCustomerID: SampleBBMSCustomer,
+		Notes:          "Business line: the router goes in the comms cabinet on 15F; ask reception for the key.",
+	}
+}
+
+// SampleMoveOrder returns the SampleMoveOrderID order: the sample
+// customer's e8 GPON service (same accounts) moves to a new address.
+func SampleMoveOrder(now time.Time, c SampleCredentials) *order.Order {
+	o := SampleOrder(now, c.PPPoEPassword, c.LOID, c.LOIDPassword)
+	o.ID = SampleMoveOrderID
+	o.Type = order.TypeMove
+	o.Customer.Address = "上海市浦东新区张杨路500号 8F-0803"
+	o.Notes = "Moving from 世纪大道100号; the customer brings the gateway."
+	return o
+}
+
+// SampleRepairOrder returns the SampleRepairOrderID order: the sample
+// customer reports no internet on the e8 GPON service; the order carries the
+// true PPPoE account and LOID.
+func SampleRepairOrder(now time.Time, c SampleCredentials) *order.Order {
+	o := SampleOrder(now, c.PPPoEPassword, c.LOID, c.LOIDPassword)
+	o.ID = SampleRepairOrderID
+	o.Type = order.TypeRepair
+	o.Notes = "Customer reports no internet since yesterday evening; the gateway's lights look normal."
+	return o
+}
+
+// SampleRemovalOrder returns the SampleRemovalOrderID order: the sample
+// customer's e8 GPON service is taken out (the order names its accounts).
+func SampleRemovalOrder(now time.Time, c SampleCredentials) *order.Order {
+	o := SampleOrder(now, c.PPPoEPassword, c.LOID, c.LOIDPassword)
+	o.ID = SampleRemovalOrderID
+	o.Type = order.TypeRemoval
+	o.Notes = "Customer cancels broadband: collect the gateway and the power adapter."
+	return o
+}
+
+// AllSampleOrders returns every sample order, in SampleOrderIDs order.
+func AllSampleOrders(now time.Time, c SampleCredentials) []*order.Order {
+	return []*order.Order{
+		SampleOrder(now, c.PPPoEPassword, c.LOID, c.LOIDPassword),
+		SampleITVOrder(now, c),
+		SampleXT2Order(now, c),
+		SampleMoveOrder(now, c),
+		SampleRepairOrder(now, c),
+		SampleRemovalOrder(now, c),
 	}
 }
 
@@ -119,11 +352,17 @@ func randomSecret(n int) secret.Secret {
 	return secret.New(hex.EncodeToString(b))
 }
 
-// Start starts a site and returns once every server listens and the gateway
-// runs. Close stops it.
+// Start starts a site and returns once every server listens and the
+// devices run. Close stops it. A Config it cannot run gives an error
+// wrapping ErrConfig.
 func Start(ctx context.Context, cfg Config) (*Site, error) {
-	if cfg.ACSURL == "" {
-		return nil, errors.New("testlab: ACSURL is required (the gateway needs an ACS to inform)")
+	switch {
+	case cfg.Gateway != GatewayFactory && cfg.Gateway != GatewayInstalled && cfg.Gateway != GatewayFaultPPPoE:
+		return nil, fmt.Errorf("testlab: %w: Gateway %q is not one of \"\", %q, %q", ErrConfig, cfg.Gateway, GatewayInstalled, GatewayFaultPPPoE)
+	case cfg.NoGateway && cfg.Gateway != GatewayFactory:
+		return nil, fmt.Errorf("testlab: %w: Gateway %q needs a gateway: unset NoGateway or Gateway", ErrConfig, cfg.Gateway)
+	case cfg.ACSURL == "" && (!cfg.NoGateway || cfg.STB):
+		return nil, fmt.Errorf("testlab: %w: ACSURL is required (the gateway and set-top box need an ACS to inform)", ErrConfig)
 	}
 	now := time.Now
 	if cfg.Now != nil {
@@ -139,31 +378,44 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 		}
 		return s
 	}
-	pppoePW := pick(cfg.PPPoEPassword, 6)
-	loidPW := pick(cfg.LOIDPassword, 4)
+	creds := SampleCredentials{
+		PPPoEPassword:    pick(cfg.PPPoEPassword, 6),
+		LOID:             secret.New(SampleLOIDPrefix + randomSecret(6).Reveal()),
+		LOIDPassword:     pick(cfg.LOIDPassword, 4),
+		IPTVPassword:     pick(cfg.IPTVPassword, 6),
+		XT2PPPoEPassword: pick(cfg.XT2PPPoEPassword, 6),
+	}
 	token := pick(cfg.Token, 16)
 	opToken := randomSecret(16)
-	loid := secret.New(SampleLOIDPrefix + randomSecret(6).Reveal())
 	crUser := cfg.ConnReqUsername
 	if crUser == "" {
 		crUser = defaultCRUsername
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Site{Token: token, cancel: cancel}
+	s := &Site{Token: token, Credentials: creds, cancel: cancel, SampleOrders: map[string]*order.Order{}}
 
 	op := operator.New(opToken, log.With("lab", "operator"))
-	op.AddPPPoEAccount(SamplePPPoEUser, pppoePW)
-	op.AddLOID(loid, loidPW)
+	op.AddPPPoEAccount(SamplePPPoEUser, creds.PPPoEPassword)
+	op.AddPPPoEAccount(SampleXT2PPPoEUser, creds.XT2PPPoEPassword)
+	op.AddLOID(creds.LOID, creds.LOIDPassword)
 	s.Operator = op
 
-	o := SampleOrder(now(), pppoePW, loid, loidPW)
-	if cfg.EditOrder != nil {
-		cfg.EditOrder(o)
-	}
-	s.Order = o
 	s.Orders = ordersys.New(token, log.With("lab", "ordersys"))
-	s.Orders.AddOrder(o)
+	orders := AllSampleOrders(now(), creds)
+	for i, id := range SampleOrderIDs() {
+		o := orders[i]
+		if cfg.EditOrder != nil {
+			cfg.EditOrder(o)
+		}
+		s.SampleOrders[id] = o
+	}
+	s.Order = s.SampleOrders[SampleOrderID]
+	// Added last to first, so that if edits made two IDs equal the order
+	// system holds the first (the sample order, as before there were more).
+	for _, o := range slices.Backward(orders) {
+		s.Orders.AddOrder(o)
+	}
 
 	speed := speedtest.NewServer(speedtest.ServerOptions{Logger: log.With("lab", "speed")})
 
@@ -180,7 +432,42 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 		s.Close()
 		return nil, err
 	}
+	if !cfg.NoGateway {
+		if err := s.startGateway(ctx, cfg, crUser, opToken, log); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if cfg.STB {
+		if err := s.startSTB(ctx, cfg, crUser, log); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if cfg.XT2 {
+		if err := s.startXT2(ctx, opToken, log); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
 
+// startGateway starts the e8 gateway in cfg.Gateway's state.
+func (s *Site) startGateway(ctx context.Context, cfg Config, crUser string, opToken secret.Secret, log *slog.Logger) error {
+	var pre *e8sim.Preinstall
+	switch cfg.Gateway {
+	case GatewayInstalled, GatewayFaultPPPoE:
+		pre = &e8sim.Preinstall{
+			PPPoEUser: SamplePPPoEUser, PPPoEPassword: s.Credentials.PPPoEPassword,
+			LOID: s.Credentials.LOID, LOIDPassword: s.Credentials.LOIDPassword,
+		}
+		if cfg.Gateway == GatewayFaultPPPoE {
+			// The account's password was changed after the install: the
+			// gateway still dials with the old one.
+			pre.PPPoEPassword = secret.New("old-" + s.Credentials.PPPoEPassword.Reveal())
+		}
+	}
 	gw, err := e8sim.New(e8sim.Config{
 		ACSURL: cfg.ACSURL, ACSUsername: cfg.ACSUsername, ACSPassword: cfg.ACSPassword,
 		Vendor: "ZTE", Model: "ZXHN F650", OUI: "00D0D0", ProductClass: "F650",
@@ -188,11 +475,11 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 		Access:          string(sampleAccess),
 		ConnReqUsername: crUser, ConnReqPassword: cfg.ConnReqPassword,
 		OperatorURL: s.OperatorURL, OperatorToken: opToken,
-		Logger: log.With("lab", "e8", "serial", SampleGatewaySN),
+		Preinstall: pre,
+		Logger:     log.With("lab", "e8", "serial", SampleGatewaySN),
 	})
 	if err != nil {
-		s.Close()
-		return nil, err
+		return err
 	}
 	s.Gateway = gw
 	s.wg.Add(1)
@@ -202,7 +489,66 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 			s.setErr(fmt.Errorf("e8 gateway: %w", err))
 		}
 	}()
-	return s, nil
+	return nil
+}
+
+// startSTB serves the EPG and starts the set-top box.
+func (s *Site) startSTB(ctx context.Context, cfg Config, crUser string, log *slog.Logger) error {
+	s.EPG = stbsim.NewEPG()
+	s.EPG.AddAccount(SampleIPTVAccount, s.Credentials.IPTVPassword)
+	u, err := s.serve(s.EPG)
+	if err != nil {
+		return err
+	}
+	s.EPGURL = u + "/epg/auth"
+	box, err := stbsim.New(stbsim.Config{
+		ACSURL: cfg.ACSURL, ACSUsername: cfg.ACSUsername, ACSPassword: cfg.ACSPassword,
+		Vendor: "Huawei", Model: "EC6108V9", OUI: "00E0FC", ProductClass: "EC6108V9",
+		Serial: SampleSTBSN, Firmware: "V100R003C10",
+		ConnReqUsername: crUser, ConnReqPassword: cfg.ConnReqPassword,
+		Logger: log.With("lab", "stb", "serial", SampleSTBSN),
+	})
+	if err != nil {
+		return err
+	}
+	s.STB = box
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := box.Run(ctx); err != nil && ctx.Err() == nil {
+			s.setErr(fmt.Errorf("iTV set-top box: %w", err))
+		}
+	}()
+	return nil
+}
+
+// startXT2 serves the BBMS and starts the XT-2 against it and the operator.
+func (s *Site) startXT2(ctx context.Context, opToken secret.Secret, log *slog.Logger) error {
+	bbmsToken := randomSecret(16)
+	s.BBMS = bbms.New(bbmsToken, log.With("lab", "bbms"))
+	s.BBMS.AddCustomer(SampleBBMSCustomer)
+	var err error
+	if s.BBMSURL, err = s.serve(s.BBMS); err != nil {
+		return err
+	}
+	password, community := randomSecret(8), randomSecret(8)
+	r, err := xt2sim.Start(ctx, xt2sim.Config{
+		Serial:        SampleXT2SN,
+		Users:         map[string]secret.Secret{sampleXT2User: password},
+		SNMPCommunity: community,
+		BRASURL:       s.OperatorURL, BRASToken: opToken,
+		BBMSURL: s.BBMSURL, BBMSToken: bbmsToken,
+		Logger: log.With("lab", "xt2", "serial", SampleXT2SN),
+	})
+	if err != nil {
+		return fmt.Errorf("testlab: start XT-2: %w", err)
+	}
+	s.XT2 = r
+	s.XT2Access = XT2Access{
+		SSHAddr: r.SSHAddr(), HostKey: r.HostKey(), Username: sampleXT2User, Password: password,
+		SNMPAddr: r.SNMPAddr(), SNMPCommunity: community,
+	}
+	return nil
 }
 
 func (s *Site) serve(h http.Handler) (string, error) {
@@ -237,11 +583,14 @@ func (s *Site) Err() error {
 	return s.err
 }
 
-// Close stops every server and the gateway and waits for them.
+// Close stops every server and device and waits for them.
 func (s *Site) Close() {
 	s.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if s.XT2 != nil {
+		_ = s.XT2.Close()
+	}
 	for _, srv := range s.servers {
 		_ = srv.Shutdown(ctx)
 	}

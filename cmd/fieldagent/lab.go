@@ -44,12 +44,14 @@ func newLabDemoCmd(f *Factory, runF func(context.Context, *labDemoOptions) error
 		Use:   "demo",
 		Short: "Start a simulated site on loopback and run one e8 new-install order end to end",
 		Long: `lab demo starts an in-process testlab site on 127.0.0.1 — an order system
-holding one e8 GPON new-install order, a simulated e8 gateway speaking TR-069,
-the operator's BRAS (PPPoE account check) and ITMS (LOID registration), and a
-speed server — then runs the order with the same code as 'order run':
-fetch and store the order, wait for the gateway's Inform, identify it,
-configure PPPoE routed internet, register the LOID, wait for the WAN, ping,
-speed test, store every reading, and upload the completion report (报竣).`,
+holding the sample orders (the demo runs WO-20261125-0001, an e8 GPON new
+install), a simulated e8 gateway speaking TR-069, the operator's BRAS (PPPoE
+account check) and ITMS (LOID registration), and a speed server — then runs
+the order with the same code as 'order run': fetch and store the order, wait
+for the gateway's Inform, identify it, configure PPPoE routed internet,
+register the LOID, wait for the WAN, ping, speed test, record the customer's
+acceptance (the customer watches at the laptop), store every reading, and
+upload the completion report (报竣).`,
 		Example: `  # The whole demo, step by step
   fieldagent lab demo
 

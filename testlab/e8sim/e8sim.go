@@ -9,6 +9,8 @@
 //   - writing X_CT-COM_UserInfo.UserName/Password registers the LOID with the
 //     simulated ITMS and updates Status/Result with its answer;
 //   - passwords are write-only, as on real gateways: they read back empty;
+//   - Config.Preinstall starts it as an installed gateway (INTERNET WAN and
+//     registered LOID already there) that registers and dials on its own;
 //   - the parameter tree is the embedded e8 data model (tr069/datamodel).
 package e8sim
 
@@ -76,6 +78,12 @@ type Config struct {
 	Logger *slog.Logger
 	// HTTPClient, if nil, is a client with a 10 s timeout.
 	HTTPClient *http.Client
+	// Preinstall, if set, makes the gateway an installed one rather than a
+	// factory-fresh one: it carries the INTERNET PPPoE WAN and the LOID a
+	// completed install leaves, and at Run it registers with ITMS and dials
+	// on its own. A FactoryReset from the ACS still returns it to factory
+	// state.
+	Preinstall *Preinstall
 }
 
 // Gateway is one simulated e8 gateway.
@@ -95,6 +103,8 @@ type Gateway struct {
 	cutNow bool       // the request being handled drops after applying
 
 	diag diagnostics // TR-143 / TR-098 diagnostics tests (diag.go)
+
+	installed bool // Config.Preinstall was applied: Run boots the install
 }
 
 // linkCut is one injected session drop: the next ACS request match accepts
@@ -231,6 +241,11 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("e8sim: %w", err)
 	}
 	g.engine = e
+	if cfg.Preinstall != nil {
+		if err := g.preinstall(*cfg.Preinstall); err != nil {
+			return nil, fmt.Errorf("e8sim: %w", err)
+		}
+	}
 	return g, nil
 }
 
@@ -352,11 +367,16 @@ func (g *Gateway) Tree() *cpe.Tree { return g.tree }
 func (g *Gateway) Engine() *cpe.Engine { return g.engine }
 
 // Run runs the gateway until ctx ends: it informs the ACS, answers
-// connection requests and dials when asked.
+// connection requests and dials when asked. A preinstalled gateway
+// (Config.Preinstall) also registers its LOID and dials its WAN at once.
 func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Lock()
 	g.runCtx = ctx
 	g.mu.Unlock()
+	if g.installed {
+		g.wg.Add(1)
+		go func() { defer g.wg.Done(); g.boot(ctx) }()
+	}
 	err := g.engine.Run(ctx)
 	g.wg.Wait()
 	return err
@@ -500,14 +520,17 @@ func (g *Gateway) enabled(inst string) bool {
 	return v == "1" || v == "true"
 }
 
-// startDial dials an enabled instance in the background. On a PON uplink the
-// ONU has no link before its LOID is registered, so the connection waits in
+// startDial dials an enabled instance in the background. A new attempt
+// clears the previous attempt's LastConnectionError (a reconfigured WAN does
+// not still read as rejected while it dials). On a PON uplink the ONU has no
+// link before its LOID is registered, so the connection waits in
 // Connecting until registration succeeds.
 func (g *Gateway) startDial(ctx context.Context, inst string) {
 	if !g.enabled(inst) {
 		g.down(inst, "ERROR_NONE", "Disconnected")
 		return
 	}
+	_ = g.tree.SetValue(inst+"LastConnectionError", "ERROR_NONE")
 	_ = g.tree.SetValue(inst+"ConnectionStatus", "Connecting")
 	if g.pon() && g.tree.Value(userInfo+"Status") != "0" {
 		g.log.Info("e8sim: pppoe waits for the optical link (LOID not registered)")
@@ -574,13 +597,7 @@ func (g *Gateway) register(ctx context.Context) {
 	if resp.Status != "0" {
 		return
 	}
-	g.mu.Lock()
-	var insts []string
-	for inst := range g.wans {
-		insts = append(insts, inst)
-	}
-	g.mu.Unlock()
-	for _, inst := range insts {
+	for _, inst := range g.wanInstances() {
 		if g.tree.Value(inst+"ConnectionStatus") != "Connected" {
 			g.startDial(ctx, inst)
 		}

@@ -57,6 +57,10 @@ type Config struct {
 	// Vendor, Model, OUI, ProductClass, Serial, Firmware and STBID are what
 	// the box reports.
 	Vendor, Model, OUI, ProductClass, Serial, Firmware, STBID string
+	// ACSUsername and ACSPassword, if set, are what the box answers the
+	// ACS's HTTP authentication challenge with.
+	ACSUsername string
+	ACSPassword secret.Secret
 	// ConnReqUsername and ConnReqPassword protect connection requests.
 	ConnReqUsername string
 	ConnReqPassword secret.Secret
@@ -120,6 +124,8 @@ func New(cfg Config) (*Box, error) {
 	}
 	e, err := cpe.New(cpe.Config{
 		ACSURL:          cfg.ACSURL,
+		ACSUsername:     cfg.ACSUsername,
+		ACSPassword:     cfg.ACSPassword,
 		DeviceId:        cwmp.DeviceIdStruct{Manufacturer: cfg.Vendor, OUI: cfg.OUI, ProductClass: cfg.ProductClass, SerialNumber: cfg.Serial},
 		ConnReqAddr:     "127.0.0.1:0",
 		ConnReqUsername: cfg.ConnReqUsername,
