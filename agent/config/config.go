@@ -154,6 +154,12 @@ type Workflow struct {
 	// order run warns at 80% and the report records an overrun.
 	VisitLimitE8  time.Duration `yaml:"visit_limit_e8"`
 	VisitLimitXT2 time.Duration `yaml:"visit_limit_xt2"`
+	// VisitLimitMove, VisitLimitRepair and VisitLimitRemoval, when set,
+	// replace the device's limit for orders of that type (0: the
+	// device's).
+	VisitLimitMove    time.Duration `yaml:"visit_limit_move"`
+	VisitLimitRepair  time.Duration `yaml:"visit_limit_repair"`
+	VisitLimitRemoval time.Duration `yaml:"visit_limit_removal"`
 }
 
 // Diag configures the acceptance tests of an order run.
@@ -490,6 +496,15 @@ func (c *Config) Validate() error {
 	} {
 		if d <= 0 {
 			return bad(key, "must be a positive duration, got %s", d)
+		}
+	}
+	for key, d := range map[string]time.Duration{
+		"workflow.visit_limit_move":    c.Workflow.VisitLimitMove,
+		"workflow.visit_limit_repair":  c.Workflow.VisitLimitRepair,
+		"workflow.visit_limit_removal": c.Workflow.VisitLimitRemoval,
+	} {
+		if d < 0 {
+			return bad(key, "must not be negative (0 means the device's limit), got %s", d)
 		}
 	}
 	if v := c.IPTV.VLAN; v < 0 || v > 4094 {

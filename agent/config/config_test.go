@@ -19,6 +19,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"invalid-log-level.yaml", `log_level: "loud" is not one of debug, info, warn, error`},
 		{"invalid-duration.yaml", "workflow.wan_timeout (line 2): cannot unmarshal !!str `soon` into time.Duration"},
 		{"invalid-url.yaml", `order_system.url: "ftp://orders.example/" must start with http:// or https://`},
+		{"invalid-visit-limit.yaml", "workflow.visit_limit_repair: must not be negative"},
+		{"invalid-iptv-vlan.yaml", "iptv.vlan: is 5000; a VLAN is 1–4094"},
+		{"invalid-xt2-snmp.yaml", `xt2.snmp_version: is "v1"; want v2c or v3`},
 		{"invalid-secret-env.yaml", "order_system.token: secret reference cannot be resolved: environment variable FIELDAGENT_TEST_UNSET_TOKEN is not set"},
 	}
 	for _, tc := range cases {

@@ -171,6 +171,7 @@ func TestValidate(t *testing.T) {
 		{"loid too long", func(o *Order) { o.LOID.LOID = secret.New(strings.Repeat("x", 25)) }, "order: loid.loid: is longer than 24 characters"},
 		{"no iptv", func(o *Order) { o.IPTV = IPTVAccount{} }, "order: iptv: is required"},
 		{"iptv without password", func(o *Order) { o.IPTV.Password = secret.Secret{} }, "order: iptv.password: is required when iptv.account is given"},
+		{"iptv vlan out of range", func(o *Order) { o.IPTV.VLAN = 4095 }, "order: iptv.vlan: is 4095; a VLAN is 1–4094"},
 		{"pppoe without user", func(o *Order) { o.PPPoE.Username = "" }, "order: pppoe.username: is required when pppoe.password is given"},
 		{"repair needs no credentials", func(o *Order) {
 			o.Type = TypeRepair
@@ -296,5 +297,27 @@ func TestIssuedDeviceRoundTrip(t *testing.T) {
 	}
 	if back.Services[0].Model != "F650" || back.Services[0].Serial != "ZTEG1A2B3C4D" || back.Services[1].Model != "" {
 		t.Errorf("services after the round trip: %+v", back.Services)
+	}
+}
+
+func TestIPTVVLANRoundTrip(t *testing.T) {
+	o, err := Parse(samples(t, "valid-new-install-gpon.json")["testdata/valid-new-install-gpon.json"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.IPTV.Account == "" {
+		t.Skip("the sample has no IPTV account")
+	}
+	o.IPTV.VLAN = 45
+	b, err := o.WireJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.IPTV.VLAN != 45 {
+		t.Errorf("iptv.vlan after the round trip = %d, want 45", back.IPTV.VLAN)
 	}
 }

@@ -176,7 +176,11 @@ func TestE8Move(t *testing.T) {
 // passes, and the report says fault → fix → re-test.
 func TestE8Repair(t *testing.T) {
 	r, site, st := labRunWith(t, testlab.Config{Gateway: testlab.GatewayFaultPPPoE}, nil)
+	r.Limits.VisitLimitRepair = 30 * time.Minute
 	out, c := runToClose(t, r, site, testlab.SampleRepairOrderID)
+	if c.TimeLimit != 30*time.Minute {
+		t.Errorf("time limit %v, want the repair's 30 min", c.TimeLimit)
+	}
 	if len(c.Fixes) != 1 || c.Fixes[0].Code != string(verdict.CodePPPoEAuthFailed) || c.Fixes[0].Retest != report.StatusOK ||
 		!strings.Contains(c.Fixes[0].Action, testlab.SamplePPPoEUser) || c.Fixes[0].Finding == nil {
 		t.Errorf("fixes %+v, want PPPOE_AUTH_FAILED fixed by writing the account, re-test ok", c.Fixes)

@@ -450,10 +450,26 @@ const (
 	StateOverrun = "overrun"
 )
 
-// visitLimit is the operator's time limit for the order's devices: the
-// XT-2's when the order installs one, else the e8's.
+// visitLimit is the operator's time limit for the visit: the order type's
+// when one is configured, else the XT-2's when the order has one, else the
+// e8's.
 func (ru *run) visitLimit() time.Duration {
-	if ru.ord != nil && ru.ord.HasDevice(order.DeviceXT2) {
+	if ru.ord == nil {
+		return ru.Limits.VisitLimitE8
+	}
+	var byType time.Duration
+	switch ru.ord.Type {
+	case order.TypeMove:
+		byType = ru.Limits.VisitLimitMove
+	case order.TypeRepair:
+		byType = ru.Limits.VisitLimitRepair
+	case order.TypeRemoval:
+		byType = ru.Limits.VisitLimitRemoval
+	}
+	switch {
+	case byType > 0:
+		return byType
+	case ru.ord.HasDevice(order.DeviceXT2):
 		return ru.Limits.VisitLimitXT2
 	}
 	return ru.Limits.VisitLimitE8
