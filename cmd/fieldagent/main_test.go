@@ -375,3 +375,36 @@ func TestOrderAccept(t *testing.T) {
 		t.Errorf("stored events %+v, %v", evs, err)
 	}
 }
+
+// order event records the visit standard's other human steps and refuses
+// an event it does not know.
+func TestOrderEvent(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	site, err := testlab.Start(ctx, testlab.Config{ACSURL: "http://127.0.0.1:1/", ConnReqUsername: "lab", ConnReqPassword: secret.New("cr")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer site.Close()
+	f, out, _, _ := newTestFactory(t)
+	f.Env = append(f.Env, "FIELDAGENT_ORDER_SYSTEM_URL="+site.OrderSystemURL, "FIELDAGENT_ORDER_SYSTEM_TOKEN="+site.Token.Reveal())
+	err = execute(t, f, "order", "event", testlab.SampleOrderID, "arrived")
+	if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), "not one of accepted, appointment_confirmed, cleaned_up") {
+		t.Errorf("unknown event: %v (exit %d)", err, code)
+	}
+	for _, kind := range []string{"appointment_confirmed", "cleaned_up"} {
+		if err := execute(t, f, "order", "event", testlab.SampleOrderID, kind, "--detail", "note "+kind); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(out.String(), "called 10–15 minutes ahead") || !strings.Contains(out.String(), "told the order system") {
+		t.Errorf("output: %s", out)
+	}
+	var got []string
+	for _, ev := range site.Orders.Events(testlab.SampleOrderID) {
+		got = append(got, ev.Kind+"/"+ev.Detail)
+	}
+	if strings.Join(got, ",") != "appointment_confirmed/note appointment_confirmed,cleaned_up/note cleaned_up" {
+		t.Errorf("order system events %v", got)
+	}
+}

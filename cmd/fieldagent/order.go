@@ -28,7 +28,7 @@ func newOrderCmd(f *Factory) *cobra.Command {
   fieldagent order show WO-20261125-0001 --output json
   fieldagent order report WO-20261125-0001 --file report.html`,
 	}
-	cmd.AddCommand(newOrderRunCmd(f, nil), newOrderListCmd(f, nil), newOrderShowCmd(f, nil), newOrderReportCmd(f), newOrderArriveCmd(f), newOrderAcceptCmd(f))
+	cmd.AddCommand(newOrderRunCmd(f, nil), newOrderListCmd(f, nil), newOrderShowCmd(f, nil), newOrderReportCmd(f), newOrderArriveCmd(f), newOrderAcceptCmd(f), newOrderEventCmd(f))
 	return cmd
 }
 
@@ -326,6 +326,50 @@ and 'order run' then counts the visit's time limit from this moment.`,
 }
 
 func runOrderArrive(ctx context.Context, f *Factory, id, note string) error {
+	return recordVisitEvent(ctx, f, id, ordersys.EventArrived, workflow.EventArrived, note)
+}
+
+// visitEvents are the events a technician records with 'order event', with
+// what each means.
+var visitEvents = map[ordersys.EventKind]string{
+	ordersys.EventAccepted:             "the technician takes the order",
+	ordersys.EventAppointmentConfirmed: "the customer was called 10–15 minutes ahead and confirmed",
+	ordersys.EventCleanedUp:            "the work area is cleaned up, packaging taken away",
+}
+
+func newOrderEventCmd(f *Factory) *cobra.Command {
+	var detail string
+	cmd := &cobra.Command{
+		Use:   "event ORDER-ID accepted|appointment_confirmed|cleaned_up",
+		Short: "Record a step of the visit standard that only the technician can do",
+		Long: `order event records, with the time, one of the visit standard's human steps:
+
+  accepted               the technician takes the order
+  appointment_confirmed  the customer was called 10–15 minutes ahead and confirmed
+  cleaned_up             the work area is cleaned up, packaging taken away
+
+(the arrival and the customer's acceptance have their own commands: 'order
+arrive' and 'order accept'). The event is kept in the local store and sent to
+the order system through the outbox: delivered once, later when offline.`,
+		Example: `  fieldagent order event WO-20261125-0001 appointment_confirmed --detail "called at 09:40, customer home"
+  fieldagent order event WO-20261125-0001 cleaned_up`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind := ordersys.EventKind(args[1])
+			if _, ok := visitEvents[kind]; !ok {
+				return &usageError{fmt.Errorf("event %q is not one of accepted, appointment_confirmed, cleaned_up", args[1])}
+			}
+			return recordVisitEvent(cmd.Context(), f, args[0], kind, string(kind), detail)
+		},
+	}
+	cmd.Flags().StringVar(&detail, "detail", "", "a note kept with the event")
+	return cmd
+}
+
+// recordVisitEvent records a visit event for an order: in the store (as
+// storeKind, fetching the order into the store if it is not there) and to
+// the order system through the outbox, delivered now if it can be.
+func recordVisitEvent(ctx context.Context, f *Factory, id string, kind ordersys.EventKind, storeKind, note string) error {
 	cfg := f.Config()
 	st, err := openStore(f)
 	if err != nil {
@@ -349,17 +393,17 @@ func runOrderArrive(ctx context.Context, f *Factory, id, note string) error {
 		return err
 	}
 	now := f.Now()
-	if err := st.AddEvent(ctx, id, workflow.EventArrived, note); err != nil {
+	if err := st.AddEvent(ctx, id, storeKind, note); err != nil {
 		return err
 	}
 	// The event leaves through the outbox: kept until the order system has
 	// it, delivered once (its idempotency key) by this call or a later
 	// 'fieldagent upload' when the network is back.
-	body, err := json.Marshal(ordersys.Event{Kind: ordersys.EventArrived, At: now, Detail: note})
+	body, err := json.Marshal(ordersys.Event{Kind: kind, At: now, Detail: note})
 	if err != nil {
 		return err
 	}
-	key := fmt.Sprintf("fieldagent-arrived-%s-%d", id, now.UnixNano())
+	key := fmt.Sprintf("fieldagent-%s-%s-%d", kind, id, now.UnixNano())
 	if err := st.Enqueue(ctx, store.OutboxItem{OrderID: id, Kind: ordersys.KindEvent, IdempotencyKey: key, Body: body}); err != nil {
 		return err
 	}
@@ -368,7 +412,7 @@ func runOrderArrive(ctx context.Context, f *Factory, id, note string) error {
 		up := &ordersys.Uploader{Store: st, Client: client, Logger: f.Logger().With("component", "outbox"), Now: f.Now}
 		if _, err := up.Flush(ctx); err != nil {
 			posted = "queued: the order system did not take it yet ('fieldagent upload' retries)"
-			f.Logger().Warn("arrival not delivered yet", "order", id, "err", err)
+			f.Logger().Warn("event not delivered yet", "order", id, "event", kind, "err", err)
 		} else if delivered(ctx, st, id, key) {
 			posted = "told the order system"
 		} else {
@@ -376,9 +420,13 @@ func runOrderArrive(ctx context.Context, f *Factory, id, note string) error {
 		}
 	}
 	if f.jsonOutput() {
-		return f.writeJSON(map[string]any{"order_id": id, "arrived_at": now, "order_system": posted})
+		return f.writeJSON(map[string]any{"order_id": id, "event": kind, "at": now, "order_system": posted})
 	}
-	fmt.Fprintf(f.IO.Out, "Arrived at %s, %s (%s), %s — %s\n", o.Customer.Name, o.Customer.Address, id, now.Format("15:04"), posted)
+	if kind == ordersys.EventArrived {
+		fmt.Fprintf(f.IO.Out, "Arrived at %s, %s (%s), %s — %s\n", o.Customer.Name, o.Customer.Address, id, now.Format("15:04"), posted)
+		return nil
+	}
+	fmt.Fprintf(f.IO.Out, "%s %s at %s: %s — %s\n", id, kind, now.Format("15:04"), visitEvents[kind], posted)
 	return nil
 }
 
