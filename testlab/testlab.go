@@ -181,6 +181,8 @@ type Site struct {
 	BBMS      *bbms.Server
 	BBMSURL   string
 
+	faults faultState
+
 	cancel  context.CancelFunc
 	servers []*http.Server
 	wg      sync.WaitGroup
