@@ -136,7 +136,11 @@ type rule struct {
 	fn   func(e *evidence) []Finding
 }
 
-var rules = []rule{
+// rules are every finding rule: these, then those of the access side
+// (findings_access.go) and of the services (findings_service.go).
+var rules = slices.Concat(coreRules, accessRules, serviceRules)
+
+var coreRules = []rule{
 	{CodePPPoEAuthFailed, rulePPPoEAuth},
 	{CodePPPoENoServer, rulePPPoENoServer},
 	{CodeWANDown, ruleWANDown},
