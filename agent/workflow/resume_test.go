@@ -70,7 +70,10 @@ func TestResumeChild(t *testing.T) {
 	defer srv.Close()
 
 	lim := config.Default().Workflow
-	lim.InformTimeout, lim.LOIDTimeout, lim.WANTimeout, lim.StepTimeout = 30*time.Second, 20*time.Second, 20*time.Second, 20*time.Second
+	// A gateway whose session the kill cut retries after the TR-069
+	// backoff (5–10 s, then 10–20 s if the retry hits the dying process
+	// too): the Inform may take 30 s to come back.
+	lim.InformTimeout, lim.LOIDTimeout, lim.WANTimeout, lim.StepTimeout = 75*time.Second, 20*time.Second, 20*time.Second, 20*time.Second
 	crash := os.Getenv(envCrashAt)
 	r := &workflow.Runner{
 		Store:        st,
@@ -110,7 +113,7 @@ func child(t *testing.T, acsFile *os.File, env []string) ([]workflow.StepEvent, 
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	var evs []workflow.StepEvent
-	sc := bufio.NewScanner(&stdout)
+	sc := bufio.NewScanner(bytes.NewReader(stdout.Bytes()))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line, ok := strings.CutPrefix(sc.Text(), eventLine)

