@@ -181,6 +181,9 @@ func (ru *run) configureInternet(ctx context.Context) (string, error) {
 		return "", err
 	}
 	ru.undo = append(ru.undo, namedUndo{"internet WAN connection", undo})
+	if ru.ord.HasDevice(order.DeviceXT2) {
+		return "PPPoE dialer with NAT outbound, account " + cfg.Username, nil
+	}
 	return "PPPoE WAN IP_Routed, NAT on, service INTERNET, account " + cfg.Username, nil
 }
 
