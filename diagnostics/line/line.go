@@ -11,13 +11,16 @@
 //	lan<N>_up (1/0), lan<N>_speed_mbps (Mbit/s), lan<N>_full_duplex (1/0)
 //	wifi<N>_enabled (1/0), wifi<N>_channel (0 is automatic), wifi<N>_clients
 //	wan_up (1/0, the INTERNET WAN), lan_hosts (active hosts)
+//	wifi<N>_auto_channel (1/0, e8 gateways' settings)
 //	dhcp_lease (1/0, LocalLease only)
 //
 // Facts (string state): access (gpon, epon, adsl, vdsl or lan),
 // optical_status, dsl_status, wan_status, wan_last_error,
 // wan_connection_type, wan_service_list, wan_external_ip, loid_outcome,
-// loid_status, loid_result, loid_detail (from Options.LOID), and from
-// LocalLease dhcp_interface, dhcp_address, dhcp_autoconf_address,
+// loid_status, loid_result, loid_detail (from Options.LOID, or read from a
+// device that can say), firmware (the running version, from a device that
+// identifies itself), lan_dhcp_server (on or off, e8 gateways' settings),
+// and from LocalLease dhcp_interface, dhcp_address, dhcp_autoconf_address,
 // dhcp_error and laptop_link (wifi or ethernet).
 package line
 
@@ -84,7 +87,8 @@ func (o Observation) Reading(name string) (diagnostics.Reading, bool) {
 }
 
 // Read asks dev for each part of its status (WAN connections, optical, DSL,
-// LAN ports, Wi-Fi, LAN hosts), one after the other, each with its own
+// LAN ports, Wi-Fi, LAN hosts, and where dev has them its identity, an e8
+// gateway's settings and the LOID registration), one after the other, each with its own
 // deadline of opts.Timeout. A getter whose error wraps
 // drivers.ErrUnsupported is skipped quietly (a LAN uplink has no optical
 // readings); other errors are joined into the returned error, each naming
@@ -122,6 +126,15 @@ func Read(ctx context.Context, dev drivers.StatusReader, opts Options) (Observat
 	step("wi-fi", r.wifi(dev))
 	step("wan connections", r.wan(dev))
 	step("lan hosts", r.lanHosts(dev))
+	if id, ok := dev.(identifier); ok {
+		step("identity", r.identity(id))
+	}
+	if sr, ok := dev.(settingsReader); ok && r.kind == drivers.KindE8 {
+		step("settings", r.settings(sr))
+	}
+	if lr, ok := dev.(loidReader); ok && r.opts.LOID == nil {
+		step("loid registration", r.loid(lr))
+	}
 
 	if _, ok := r.obs.Facts["access"]; !ok {
 		switch {
@@ -146,6 +159,7 @@ func Read(ctx context.Context, dev drivers.StatusReader, opts Options) (Observat
 type reader struct {
 	opts Options
 	obs  Observation
+	kind drivers.Kind // from the identity, if dev has one
 }
 
 func (r *reader) add(name string, v float64, unit string) {

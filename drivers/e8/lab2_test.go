@@ -197,7 +197,26 @@ func TestRegisterLOID(t *testing.T) {
 			if err != nil && strings.Contains(err.Error(), tc.pw) {
 				t.Errorf("error reveals the password: %v", err)
 			}
+			// LOIDStatus reads back what the registration left, without
+			// registering again.
+			st, err := l.drv.LOIDStatus(ctxT(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantReg := tc.outcome == drivers.LOIDSuccess || tc.outcome == drivers.LOIDAlreadyRegistered
+			if st.Registered != wantReg || (tc.outcome == drivers.LOIDAttemptsExceeded && st.Outcome != drivers.LOIDAttemptsExceeded) ||
+				(tc.outcome == drivers.LOIDFailure && (st.Outcome != drivers.LOIDFailure || !strings.Contains(st.Detail, tc.says))) {
+				t.Errorf("LOIDStatus = %+v after %s", st, tc.outcome)
+			}
 		})
+	}
+}
+
+func TestLOIDStatusWithoutLOID(t *testing.T) {
+	l := startLab(t, "lan")
+	st, err := l.drv.LOIDStatus(ctxT(t))
+	if err != nil || st != (drivers.LOIDResult{}) {
+		t.Errorf("LOIDStatus of a gateway without a LOID = %+v, %v; want nothing to judge", st, err)
 	}
 }
 

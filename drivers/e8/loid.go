@@ -107,3 +107,21 @@ func loidResult(status, result string) drivers.LOIDResult {
 	}
 	return r
 }
+
+// LOIDStatus reads the gateway's LOID registration state (X_CT-COM_UserInfo
+// Status and Result) without changing anything, e.g. for a diagnosis. A
+// gateway with no LOID written (a LAN or DSL uplink, or not yet
+// registered) gives the zero LOIDResult: there is nothing to judge.
+func (d *Driver) LOIDStatus(ctx context.Context) (drivers.LOIDResult, error) {
+	m, err := d.get(ctx, UserInfo+"UserName", UserInfo+"Status", UserInfo+"Result", UserInfo+"Limit", UserInfo+"Times")
+	if err != nil {
+		return drivers.LOIDResult{}, fmt.Errorf("loid status: read X_CT-COM_UserInfo: %w", err)
+	}
+	if r, exceeded := attemptsExceeded(m); exceeded && m[UserInfo+"Status"] != LOIDStatusRegistered {
+		return r, nil
+	}
+	if m[UserInfo+"UserName"] == "" {
+		return drivers.LOIDResult{}, nil
+	}
+	return loidResult(m[UserInfo+"Status"], m[UserInfo+"Result"]), nil
+}
