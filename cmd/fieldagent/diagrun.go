@@ -159,6 +159,7 @@ func runDiagRun(ctx context.Context, opts *diagRunOptions) error {
 		return &usageError{fmt.Errorf("--lang %q: want en or zh", opts.Lang)}
 	}
 	var st *store.Store
+	firmware := ""
 	if opts.Order != "" {
 		var err error
 		if st, err = openStore(f); err != nil {
@@ -171,6 +172,7 @@ func runDiagRun(ctx context.Context, opts *diagRunOptions) error {
 		} else if err != nil {
 			return err
 		}
+		firmware = ord.RequiredFirmware
 		for _, svc := range ord.Services {
 			if svc.Device != order.DeviceE8 {
 				continue
@@ -197,6 +199,10 @@ func runDiagRun(ctx context.Context, opts *diagRunOptions) error {
 	}
 	if opts.LaptopOnWiFi {
 		site.Facts["laptop_link"] = "wifi"
+	}
+	if firmware != "" {
+		// The order's required firmware: an older one is a finding.
+		site.Facts[verdict.FactFirmwareRequired] = firmware
 	}
 	var overrides []byte
 	overridesPath := firstNonEmpty(opts.ProfileFile, cfg.Diag.Thresholds)
