@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,9 +30,11 @@ import (
 
 	"fieldagent/agent/order"
 	"fieldagent/agent/secret"
+	"fieldagent/diagnostics"
 	"fieldagent/diagnostics/speedtest"
 	"fieldagent/testlab/bbms"
 	"fieldagent/testlab/e8sim"
+	"fieldagent/testlab/mcast"
 	"fieldagent/testlab/operator"
 	"fieldagent/testlab/ordersys"
 	"fieldagent/testlab/stbsim"
@@ -106,6 +109,25 @@ type Config struct {
 	// BRAS is the site's operator and whose BBMS (which knows
 	// SampleBBMSCustomer) the site serves.
 	XT2 bool
+	// Multicast, if set, also runs the iTV head-end (testlab/mcast) on this
+	// interface, sending SampleChannel: "lo" in a network namespace where
+	// multicast is routed to it (testlab/mcast/mcasttest). Empty leaves it
+	// out, as tests must not send multicast on the host's interfaces.
+	Multicast string
+	// Access is the e8 gateway's uplink (WANAccessType, optical or DSL
+	// readings) and the access of the e8 sample orders' services; "" is
+	// gpon. The XT-2 order stays on 100 Mbit/s LAN.
+	Access order.AccessType
+	// BandwidthMbps is the package of the e8 sample orders' internet
+	// service; 0 is 300 Mbit/s, or what Access carries if that is less
+	// (order.MaxBandwidthMbps).
+	BandwidthMbps int
+	// RxPowerDBm is the e8 gateway's optical receive power on epon or gpon
+	// access; 0 is the simulator's default (-18.5 dBm).
+	RxPowerDBm float64
+	// LANHosts are the devices cabled (or associated) to the e8 gateway's
+	// LAN at start: its hosts table lists them.
+	LANHosts []e8sim.LANHost
 	// Now, if nil, is time.Now.
 	Now func() time.Time
 	// Logger, if nil, discards.
@@ -151,6 +173,12 @@ type Site struct {
 	SpeedURL string
 	// OperatorURL reaches the BRAS and ITMS.
 	OperatorURL string
+	// DNS is the operator's resolver (it stands in for the DNS server the
+	// BRAS hands out with a PPPoE session) and DNSAddr its host:port on
+	// loopback, the resolver a diagnosis asks. It knows
+	// diagnostics.DefaultDNSName.
+	DNS     *operator.DNS
+	DNSAddr string
 	// Order is the SampleOrderID order as the order system holds it; it is
 	// SampleOrders[SampleOrderID].
 	Order *order.Order
@@ -181,7 +209,15 @@ type Site struct {
 	BBMS      *bbms.Server
 	BBMSURL   string
 
+	// HeadEnd is the iTV head-end sending the channel Channel
+	// (SampleChannel, the IPTV check's target); nil and "" without
+	// Config.Multicast. What reaches the set-top box's port (LAN4) depends
+	// on the gateway's IPTV configuration (see connectIPTV).
+	HeadEnd *mcast.Source
+	Channel string
+
 	faults faultState
+	svc    serviceFaultState
 
 	cancel  context.CancelFunc
 	servers []*http.Server
@@ -226,6 +262,9 @@ const (
 	// the XT-2.
 	SampleSTBSN = "EC6108V9A1B2C3"
 	SampleXT2SN = "XT2F1E2D3C4B5"
+	// SampleChannel is the iTV channel the set-top box tunes to after
+	// authentication and the head-end sends ("group:port").
+	SampleChannel = "239.3.1.1:5140"
 
 	sampleXT2User = "admin"
 )
@@ -365,6 +404,14 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 		return nil, fmt.Errorf("testlab: %w: Gateway %q needs a gateway: unset NoGateway or Gateway", ErrConfig, cfg.Gateway)
 	case cfg.ACSURL == "" && (!cfg.NoGateway || cfg.STB):
 		return nil, fmt.Errorf("testlab: %w: ACSURL is required (the gateway and set-top box need an ACS to inform)", ErrConfig)
+	case cfg.Access != "" && !slices.Contains(order.AccessTypes(), cfg.Access):
+		return nil, fmt.Errorf("testlab: %w: Access %q is not one of %v", ErrConfig, cfg.Access, order.AccessTypes())
+	case cfg.BandwidthMbps < 0 || cfg.BandwidthMbps > order.MaxBandwidthMbps(cfg.access()):
+		return nil, fmt.Errorf("testlab: %w: BandwidthMbps %d is out of range 0 to %d (%s access)", ErrConfig, cfg.BandwidthMbps, order.MaxBandwidthMbps(cfg.access()), cfg.access())
+	case cfg.RxPowerDBm != 0 && !cfg.access().IsPON():
+		return nil, fmt.Errorf("testlab: %w: RxPowerDBm needs epon or gpon access, not %s", ErrConfig, cfg.access())
+	case len(cfg.LANHosts) > 0 && cfg.NoGateway:
+		return nil, fmt.Errorf("testlab: %w: LANHosts need the e8 gateway: unset NoGateway", ErrConfig)
 	}
 	now := time.Now
 	if cfg.Now != nil {
@@ -407,6 +454,7 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 	orders := AllSampleOrders(now(), creds)
 	for i, id := range SampleOrderIDs() {
 		o := orders[i]
+		cfg.shapeOrder(o)
 		if cfg.EditOrder != nil {
 			cfg.EditOrder(o)
 		}
@@ -434,6 +482,13 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 		s.Close()
 		return nil, err
 	}
+	if s.DNS, err = operator.StartDNS(ctx, "127.0.0.1:0", map[string]string{diagnostics.DefaultDNSName: "100.64.0.80"}, log.With("lab", "dns")); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("testlab: %w", err)
+	}
+	s.DNSAddr = s.DNS.Addr()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); <-ctx.Done(); _ = s.DNS.Close() }()
 	if !cfg.NoGateway {
 		if err := s.startGateway(ctx, cfg, crUser, opToken, log); err != nil {
 			s.Close()
@@ -452,7 +507,58 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 			return nil, err
 		}
 	}
+	if cfg.Multicast != "" {
+		if err := s.startHeadEnd(ctx, cfg.Multicast, log); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	s.connectIPTV()
 	return s, nil
+}
+
+// startHeadEnd starts the iTV head-end sending SampleChannel on iface.
+func (s *Site) startHeadEnd(ctx context.Context, iface string, log *slog.Logger) error {
+	group, port, err := net.SplitHostPort(SampleChannel)
+	if err != nil {
+		return fmt.Errorf("testlab: SampleChannel: %w", err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return fmt.Errorf("testlab: SampleChannel port: %w", err)
+	}
+	src, err := mcast.Start(ctx, mcast.Config{Group: group, Port: p, Interface: iface, RTP: true, Logger: log.With("lab", "headend")})
+	if err != nil {
+		return fmt.Errorf("testlab: start the iTV head-end on %s: %w", iface, err)
+	}
+	s.HeadEnd, s.Channel = src, SampleChannel
+	return nil
+}
+
+// access is Config.Access with its default.
+func (c Config) access() order.AccessType {
+	if c.Access == "" {
+		return sampleAccess
+	}
+	return c.Access
+}
+
+// shapeOrder puts Access and BandwidthMbps on an e8 sample order's
+// services (the XT-2 order keeps its own line).
+func (c Config) shapeOrder(o *order.Order) {
+	if o.HasDevice(order.DeviceXT2) {
+		return
+	}
+	bw := c.BandwidthMbps
+	if bw == 0 {
+		bw = min(sampleBandwidth, order.MaxBandwidthMbps(c.access()))
+	}
+	for i := range o.Services {
+		o.Services[i].Access = c.access()
+		if o.Services[i].Device == order.DeviceE8 {
+			o.Services[i].BandwidthMbps = bw
+		}
+	}
 }
 
 // startGateway starts the e8 gateway in cfg.Gateway's state.
@@ -474,7 +580,8 @@ func (s *Site) startGateway(ctx context.Context, cfg Config, crUser string, opTo
 		ACSURL: cfg.ACSURL, ACSUsername: cfg.ACSUsername, ACSPassword: cfg.ACSPassword,
 		Vendor: "ZTE", Model: "ZXHN F650", OUI: "00D0D0", ProductClass: "F650",
 		Serial: SampleGatewaySN, Firmware: SampleFirmware, Hardware: "V1.0",
-		Access:          string(sampleAccess),
+		Access:          string(cfg.access()),
+		RxPowerDBm:      cfg.RxPowerDBm,
 		ConnReqUsername: crUser, ConnReqPassword: cfg.ConnReqPassword,
 		OperatorURL: s.OperatorURL, OperatorToken: opToken,
 		Preinstall: pre,
@@ -482,6 +589,11 @@ func (s *Site) startGateway(ctx context.Context, cfg Config, crUser string, opTo
 	})
 	if err != nil {
 		return err
+	}
+	for _, h := range cfg.LANHosts {
+		if _, err := gw.AddLANHost(h); err != nil {
+			return fmt.Errorf("testlab: %w: LANHosts: %w", ErrConfig, err)
+		}
 	}
 	s.Gateway = gw
 	s.wg.Add(1)
@@ -590,6 +702,9 @@ func (s *Site) Close() {
 	s.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if s.HeadEnd != nil {
+		_ = s.HeadEnd.Stop()
+	}
 	if s.XT2 != nil {
 		_ = s.XT2.Close()
 	}

@@ -10,6 +10,7 @@ package diagrun
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -25,6 +26,9 @@ import (
 	"fieldagent/diagnostics/speedtest"
 	"fieldagent/diagnostics/verdict"
 	"fieldagent/drivers"
+	"fieldagent/drivers/e8"
+	"fieldagent/drivers/itv"
+	"fieldagent/drivers/xt2"
 )
 
 // Site is what to diagnose. Every field is optional: a probe whose target
@@ -62,6 +66,16 @@ type Site struct {
 	// Facts are added to the facts the probes find (e.g. igmp_snooping,
 	// stb_auth_status, laptop_link).
 	Facts map[string]string
+	// STB, if set, is the customer's set-top box: its EPG login and, when
+	// logged in, its stream counters over StreamWindow (default 1s) are
+	// read. STBPort is the gateway's LAN port it is cabled to (default 4),
+	// checked against the gateway's IPTV binding.
+	STB          *itv.Driver
+	STBPort      int
+	StreamWindow time.Duration
+	// XT2, if set, is the customer's XT-2: its dialer, NAT and BBMS
+	// binding are read (it has no line getters: Gateway stays nil).
+	XT2 *xt2.Driver
 }
 
 // Options tunes Run.
@@ -153,6 +167,39 @@ func Run(ctx context.Context, site Site, o Options) (Outcome, error) {
 		steps = append(steps, step{"iptv", site.IPTVTarget, site.IPTV, timeout})
 	}
 
+	// The services' evidence: the gateway's IPTV configuration, the
+	// set-top box, the XT-2.
+	if gw, ok := site.Gateway.(*e8.Driver); ok {
+		port := site.STBPort
+		if port <= 0 {
+			port = 4
+		}
+		steps = append(steps, step{"iptv_config", "gateway", factsProbe(func(ctx context.Context) error {
+			return GatewayIPTVFacts(ctx, gw, port, facts)
+		}), timeout})
+	}
+	if site.XT2 != nil {
+		steps = append(steps, step{"xt2", "router", factsProbe(func(ctx context.Context) error {
+			return XT2Facts(ctx, site.XT2, facts)
+		}), timeout})
+	}
+	if site.STB != nil {
+		window := site.StreamWindow
+		if window <= 0 {
+			window = time.Second
+		}
+		steps = append(steps, step{"stb", "set-top box", func(ctx context.Context, _ string, _ prometheus.Registerer, _ *slog.Logger) ([]diagnostics.Reading, error) {
+			res, err := STBEvidence(ctx, site.STB, window, facts)
+			if err != nil || res == nil {
+				return nil, err
+			}
+			if res.Err != "" {
+				return res.Readings, errors.New(res.Err)
+			}
+			return res.Readings, nil
+		}, window + timeout})
+	}
+
 	var out Outcome
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
@@ -191,4 +238,11 @@ func HostOf(s string) string {
 		return h
 	}
 	return s
+}
+
+// factsProbe turns a reader of facts into a probe without readings.
+func factsProbe(read func(context.Context) error) diagnostics.Probe {
+	return func(ctx context.Context, _ string, _ prometheus.Registerer, _ *slog.Logger) ([]diagnostics.Reading, error) {
+		return nil, read(ctx)
+	}
 }

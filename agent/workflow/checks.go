@@ -145,11 +145,11 @@ func (ru *run) lineCheck(ctx context.Context, step string) (verdict.Report, erro
 		if err != nil {
 			return verdict.Report{}, err
 		}
-		facts := map[string]string{}
+		known := map[string]string{}
 		if ru.ord.RequiredFirmware != "" {
-			facts[verdict.FactFirmwareRequired] = ru.ord.RequiredFirmware
+			known[verdict.FactFirmwareRequired] = ru.ord.RequiredFirmware
 		}
-		out, err := diagrun.Run(ctx, diagrun.Site{Gateway: gw, Access: string(svc.Access), PackageDownMbps: float64(svc.BandwidthMbps), Facts: facts},
+		out, err := diagrun.Run(ctx, diagrun.Site{Gateway: gw, Access: string(svc.Access), PackageDownMbps: float64(svc.BandwidthMbps), Facts: known},
 			diagrun.Options{Logger: ru.Logger, Timeout: ru.Limits.StepTimeout})
 		if err != nil {
 			return verdict.Report{}, err

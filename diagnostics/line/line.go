@@ -65,7 +65,15 @@ type Options struct {
 	// OnFacts, if set, receives the facts each time the Probe adapter runs
 	// (the probe shape returns readings only).
 	OnFacts func(map[string]string)
+	// DialSettle is how long a WAN found dialling (Connecting) is watched
+	// for its attempt to end, so that the diagnosis sees how it ended
+	// rather than "not connected, no reason"; 0 means DefaultDialSettle,
+	// negative does not wait.
+	DialSettle time.Duration
 }
+
+// DefaultDialSettle is Options.DialSettle's default.
+const DefaultDialSettle = 5 * time.Second
 
 // Observation is what Read saw: numeric readings and string facts.
 type Observation struct {
@@ -269,7 +277,7 @@ func (r *reader) wifi(dev drivers.StatusReader) func(context.Context) error {
 // does. No INTERNET connection at all gives wan_status "none".
 func (r *reader) wan(dev drivers.StatusReader) func(context.Context) error {
 	return func(ctx context.Context) error {
-		wans, err := dev.WANConnections(ctx)
+		wans, err := r.settledWANs(ctx, dev)
 		if err != nil {
 			return err
 		}
@@ -290,6 +298,38 @@ func (r *reader) wan(dev drivers.StatusReader) func(context.Context) error {
 		r.fact("wan_status", WANStatusNone)
 		return nil
 	}
+}
+
+// settledWANs reads the WAN connections, and while the internet one is
+// dialling (Connecting) reads them again, for up to DialSettle, so that a
+// dial attempt in progress is judged by how it ends.
+func (r *reader) settledWANs(ctx context.Context, dev drivers.StatusReader) ([]drivers.WANStatus, error) {
+	settle := r.opts.DialSettle
+	if settle == 0 {
+		settle = DefaultDialSettle
+	}
+	deadline := time.Now().Add(settle)
+	for {
+		wans, err := dev.WANConnections(ctx)
+		if err != nil || !dialling(wans) || !time.Now().Before(deadline) {
+			return wans, err
+		}
+		select {
+		case <-ctx.Done():
+			return wans, nil
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// dialling reports whether the internet WAN is in a dial attempt.
+func dialling(wans []drivers.WANStatus) bool {
+	for _, w := range wans {
+		if strings.Contains(strings.ToUpper(w.ServiceList), "INTERNET") {
+			return strings.EqualFold(w.Status, "Connecting")
+		}
+	}
+	return false
 }
 
 func (r *reader) lanHosts(dev drivers.StatusReader) func(context.Context) error {

@@ -300,3 +300,36 @@ func TestReadUnsupportedEverywhere(t *testing.T) {
 		t.Errorf("observation = %+v", obs)
 	}
 }
+
+// TestDialSettles: a WAN found dialling is read again until the attempt
+// ends, so the facts say how it ended; a WAN that keeps dialling is
+// reported as dialling once DialSettle is over.
+func TestDialSettles(t *testing.T) {
+	dialling := drivers.WANStatus{ServiceList: "INTERNET", ConnectionType: "IP_Routed", Status: "Connecting"}
+	refused := dialling
+	refused.Status, refused.LastError = "Disconnected", "ERROR_AUTHENTICATION_FAILURE"
+	reads := 0
+	dev := fakeDevice{wans: func(context.Context) ([]drivers.WANStatus, error) {
+		reads++
+		if reads < 3 {
+			return []drivers.WANStatus{dialling}, nil
+		}
+		return []drivers.WANStatus{refused}, nil
+	}}
+	obs, err := Read(context.Background(), dev, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obs.Facts["wan_status"] != "Disconnected" || obs.Facts["wan_last_error"] != "ERROR_AUTHENTICATION_FAILURE" || reads != 3 {
+		t.Errorf("facts %v after %d reads, want the refused attempt after 3", obs.Facts, reads)
+	}
+	always := fakeDevice{wans: func(context.Context) ([]drivers.WANStatus, error) { return []drivers.WANStatus{dialling}, nil }}
+	start := time.Now()
+	obs, err = Read(context.Background(), always, Options{DialSettle: 600 * time.Millisecond})
+	if err != nil || obs.Facts["wan_status"] != "Connecting" {
+		t.Errorf("facts %v, %v; want still Connecting", obs.Facts, err)
+	}
+	if took := time.Since(start); took < 600*time.Millisecond || took > 3*time.Second {
+		t.Errorf("a WAN that keeps dialling was watched for %s, want about 600ms", took)
+	}
+}

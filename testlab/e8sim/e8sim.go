@@ -11,7 +11,10 @@
 //   - passwords are write-only, as on real gateways: they read back empty;
 //   - Config.Preinstall starts it as an installed gateway (INTERNET WAN and
 //     registered LOID already there) that registers and dials on its own;
-//   - the parameter tree is the embedded e8 data model (tr069/datamodel).
+//   - the parameter tree is the embedded e8 data model (tr069/datamodel);
+//   - the lab puts faults on it with knobs (link.go): the optical power, the
+//     fibre, local changes (ApplyLocal), a redial and a new registration;
+//     on a PON uplink a refused registration keeps the ONU off the PON.
 package e8sim
 
 import (
@@ -105,6 +108,8 @@ type Gateway struct {
 	diag diagnostics // TR-143 / TR-098 diagnostics tests (diag.go)
 
 	installed bool // Config.Preinstall was applied: Run boots the install
+
+	link linkState // the uplink's faults (link.go)
 }
 
 // linkCut is one injected session drop: the next ACS request match accepts
@@ -457,6 +462,17 @@ func (g *Gateway) onSet(_ context.Context, changed []cwmp.ParameterValueStruct) 
 		return err
 	}
 	cut := g.takeCut()
+	g.react(changed)
+	if cut {
+		return cpe.ErrDropSession
+	}
+	return nil
+}
+
+// react does what the gateway does after its parameters changed, by the
+// ACS or locally: it dials the PPP WANs that changed and registers a new
+// LOID with ITMS.
+func (g *Gateway) react(changed []cwmp.ParameterValueStruct) {
 	dial := map[string]bool{}
 	register := false
 	for _, p := range changed {
@@ -496,10 +512,6 @@ func (g *Gateway) onSet(_ context.Context, changed []cwmp.ParameterValueStruct) 
 			go func() { defer g.wg.Done(); g.register(ctx) }()
 		}
 	}
-	if cut {
-		return cpe.ErrDropSession
-	}
-	return nil
 }
 
 func atoi(s string) int {
@@ -530,6 +542,10 @@ func (g *Gateway) startDial(ctx context.Context, inst string) {
 		g.down(inst, "ERROR_NONE", "Disconnected")
 		return
 	}
+	if lastErr := g.linkError(); lastErr != "" {
+		g.down(inst, lastErr, "Disconnected")
+		return
+	}
 	_ = g.tree.SetValue(inst+"LastConnectionError", "ERROR_NONE")
 	_ = g.tree.SetValue(inst+"ConnectionStatus", "Connecting")
 	if g.pon() && g.tree.Value(userInfo+"Status") != "0" {
@@ -549,12 +565,16 @@ func (g *Gateway) dial(ctx context.Context, inst string) {
 		Username: g.tree.Value(inst + "Username"),
 		Password: g.tree.Value(inst + "Password"),
 		Serial:   g.cfg.Serial,
+		VLAN:     g.WANVLAN(inst),
 	}
 	var resp operator.PPPoEAuthResponse
 	status, err := g.post(ctx, "/bras/pppoe/auth", req, &resp)
 	switch {
 	case err != nil:
 		g.log.Warn("e8sim: no answer from BRAS", "err", err)
+		g.down(inst, "ERROR_ISP_TIME_OUT", "Disconnected")
+	case status == http.StatusGatewayTimeout || resp.Result == "timeout":
+		g.log.Info("e8sim: pppoe discovery unanswered (no PADO)", "reason", resp.Reason)
 		g.down(inst, "ERROR_ISP_TIME_OUT", "Disconnected")
 	case status == http.StatusForbidden || resp.Code == 691:
 		g.log.Info("e8sim: pppoe rejected", "code", resp.Code)
@@ -573,6 +593,12 @@ func (g *Gateway) dial(ctx context.Context, inst string) {
 }
 
 func (g *Gateway) register(ctx context.Context) {
+	if g.linkError() != "" {
+		// No optical link: the registration cannot reach the OLT.
+		_ = g.tree.SetValue(userInfo+"Status", "3")
+		_ = g.tree.SetValue(userInfo+"Result", "2")
+		return
+	}
 	// The CT specification names the LOID password UserId; older
 	// firmware used Password. Either works here.
 	pw := g.tree.Value(userInfo + "UserId")
@@ -590,10 +616,12 @@ func (g *Gateway) register(ctx context.Context) {
 		g.log.Warn("e8sim: ITMS registration failed", "status", status, "err", err)
 		_ = g.tree.SetValue(userInfo+"Status", "3")
 		_ = g.tree.SetValue(userInfo+"Result", "2")
+		g.ponRegistered(false)
 		return
 	}
 	_ = g.tree.SetValue(userInfo+"Status", resp.Status)
 	_ = g.tree.SetValue(userInfo+"Result", resp.Result)
+	g.ponRegistered(resp.Status == "0")
 	if resp.Status != "0" {
 		return
 	}

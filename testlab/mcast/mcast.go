@@ -4,7 +4,9 @@
 // channel's bitrate. It can spoil the stream on purpose: LossRate drops TS
 // packets before they are packed (continuity counter errors, MLR > 0) and
 // Jitter delays datagrams at random, keeping their order (bursts, a higher
-// Delay Factor).
+// Delay Factor). SetLossRate changes the loss while the source runs, and
+// SetGate withholds datagrams, as a network element that stops forwarding
+// the group would (the lab's faults use both).
 //
 // Datagrams go out with TTL 1 and multicast loopback on, so receivers on the
 // same host (or in the same network namespace) get them and no router
@@ -16,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -129,6 +132,8 @@ type Stats struct {
 	// The source catches up by sending late datagrams at once, so lateness
 	// shows up as bursts, like jitter, in what receivers measure.
 	MaxLate time.Duration
+	// Withheld counts datagrams the gate (SetGate) kept back.
+	Withheld uint64
 }
 
 // Source is a running multicast channel. Stop it when done.
@@ -143,6 +148,9 @@ type Source struct {
 
 	datagrams, packets, dropped, writeErrors atomic.Uint64
 	maxLate                                  atomic.Int64 // nanoseconds
+	withheld                                 atomic.Uint64
+	lossBits                                 atomic.Uint64 // math.Float64bits of the loss rate
+	gate                                     atomic.Pointer[func() bool]
 
 	stopOnce sync.Once
 	errMu    sync.Mutex
@@ -189,6 +197,7 @@ func Start(ctx context.Context, cfg Config) (*Source, error) {
 		conn.Close()
 		return nil, err
 	}
+	s.lossBits.Store(math.Float64bits(cfg.LossRate))
 	p := &pacer{s: s, w: w, rng: rng, seq: uint16(rng.Uint32()), ssrc: rng.Uint32()}
 	p.start = time.Now()
 	if err := p.sendNext(ctx); err != nil {
@@ -238,7 +247,38 @@ func (s *Source) Stats() Stats {
 		Dropped:     s.dropped.Load(),
 		WriteErrors: s.writeErrors.Load(),
 		MaxLate:     time.Duration(s.maxLate.Load()),
+		Withheld:    s.withheld.Load(),
 	}
+}
+
+// LossRate returns the share of TS packets the source drops now
+// (Config.LossRate until SetLossRate changes it).
+func (s *Source) LossRate() float64 { return math.Float64frombits(s.lossBits.Load()) }
+
+// SetLossRate changes the share of TS packets dropped from the next
+// datagram on, as a failing link upstream would; it fails with ErrConfig
+// outside 0 ≤ rate < 1.
+func (s *Source) SetLossRate(rate float64) error {
+	if !(rate >= 0 && rate < 1) {
+		return fmt.Errorf("loss rate %v outside 0..1: %w", rate, ErrConfig)
+	}
+	s.lossBits.Store(math.Float64bits(rate))
+	s.cfg.Logger.Debug("mcast loss rate changed", "target", s.Target(), "loss_rate", rate)
+	return nil
+}
+
+// SetGate makes the source ask open before each datagram leaves: while it
+// returns false the datagram is withheld (counted in Stats.Withheld), as a
+// network element that does not forward the group would. The stream keeps
+// its schedule and continuity, so receivers see a gap in time, not in the
+// counters. nil (the default) sends everything. open runs on the sender's
+// goroutine and must be quick and safe for concurrent use.
+func (s *Source) SetGate(open func() bool) {
+	if open == nil {
+		s.gate.Store(nil)
+		return
+	}
+	s.gate.Store(&open)
 }
 
 // Done is closed when the source has stopped sending (Stop, or the context
@@ -294,10 +334,11 @@ func (p *pacer) sendNext(ctx context.Context) error {
 		p.buf = append(p.buf, make([]byte, rtpHeaderLen)...)
 	}
 	var dropped uint64
+	loss := p.s.LossRate()
 	for kept := 0; kept < PacketsPerDatagram; {
 		n := len(p.buf)
 		p.buf = p.w.Next(p.buf)
-		if cfg.LossRate > 0 && p.rng.Float64() < cfg.LossRate {
+		if loss > 0 && p.rng.Float64() < loss {
 			p.buf = p.buf[:n]
 			dropped++
 			continue
@@ -332,6 +373,10 @@ func (p *pacer) sendNext(ctx context.Context) error {
 	p.s.dropped.Add(dropped)
 	if late := time.Since(p.start.Add(due)); late > time.Duration(p.s.maxLate.Load()) {
 		p.s.maxLate.Store(int64(late)) // only this goroutine stores
+	}
+	if g := p.s.gate.Load(); g != nil && !(*g)() {
+		p.s.withheld.Add(1)
+		return nil
 	}
 	if err := p.s.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 		return err

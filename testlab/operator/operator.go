@@ -8,8 +8,12 @@
 //	POST /bras/pppoe/auth  {"username","password","serial"}
 //	     200 {"result":"ok","ip":"100.64.0.2","gateway":"100.64.0.1","dns":["..."]}
 //	     403 {"result":"reject","code":691,"reason":"authentication failure"}
+//	     504 {"result":"timeout","reason":"no PADO ..."}  (no access concentrator
+//	         answers: the VLAN is not the internet VLAN, or the OLT refuses the ONU)
 //	POST /itms/register    {"loid","password","serial"}
 //	     200 {"status":"0","result":"1"}  (X_CT-COM_UserInfo Status / Result)
+//	     504 {"error":"..."}  (the OLT does not authorise the ONU: nothing
+//	         reaches ITMS and the gateway's registration times out)
 package operator
 
 import (
@@ -27,6 +31,9 @@ type PPPoEAuthRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
 	Serial   string `json:"serial"`
+	// VLAN is the VLAN the gateway's WAN tags its PPPoE discovery with;
+	// 0 is untagged.
+	VLAN int `json:"vlan,omitempty"`
 }
 
 // PPPoEAuthResponse is the BRAS's answer.
@@ -64,6 +71,11 @@ type Server struct {
 	bound    map[string]string        // loid → serial
 	nextHost int
 	sessions map[string]string // username → ip
+	// vlanOnly, when set, makes the BRAS answer PPPoE discovery on vlan
+	// only; otherwise on any VLAN.
+	vlanOnly bool
+	vlan     int
+	refused  map[string]bool // ONU serials the OLT does not authorise
 }
 
 // New returns an operator side that accepts callers presenting token.
@@ -75,6 +87,7 @@ func New(token secret.Secret, logger *slog.Logger) *Server {
 		token: token, logger: logger,
 		pppoe: map[string]secret.Secret{}, loids: map[string]secret.Secret{},
 		bound: map[string]string{}, sessions: map[string]string{}, nextHost: 2,
+		refused: map[string]bool{},
 	}
 }
 
@@ -83,6 +96,53 @@ func (s *Server) AddPPPoEAccount(username string, password secret.Secret) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pppoe[username] = password
+}
+
+// RemovePPPoEAccount makes the BRAS forget username (an account closed, or
+// never opened, in the operator's system) and ends its session.
+func (s *Server) RemovePPPoEAccount(username string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.pppoe, username)
+	delete(s.sessions, username)
+}
+
+// ServeInternetVLAN makes the BRAS answer PPPoE discovery on vlan only (0
+// is untagged): a gateway dialling on another VLAN gets no PADO.
+func (s *Server) ServeInternetVLAN(vlan int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.vlanOnly, s.vlan = true, vlan
+}
+
+// InternetVLAN returns the VLAN ServeInternetVLAN set, and false when the
+// BRAS answers on any VLAN.
+func (s *Server) InternetVLAN() (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.vlan, s.vlanOnly
+}
+
+// ServeAnyVLAN makes the BRAS answer PPPoE discovery on every VLAN (the
+// state New leaves).
+func (s *Server) ServeAnyVLAN() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.vlanOnly, s.vlan = false, 0
+}
+
+// AuthoriseONU sets whether the OLT authorises the ONU with the serial on
+// its PON port (every ONU is, after New). An ONU that is not gets no
+// answer from ITMS (its registration times out) nor from the BRAS (no
+// PADO).
+func (s *Server) AuthoriseONU(serial string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ok {
+		delete(s.refused, serial)
+	} else {
+		s.refused[serial] = true
+	}
 }
 
 // AddLOID makes ITMS accept the LOID with password.
@@ -137,18 +197,44 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad request body: " + err.Error()})
 			return
 		}
+		if s.onuRefused(req.Serial) {
+			s.logger.Info("olt: onu not authorised, registration dropped", "serial", req.Serial)
+			writeJSON(w, http.StatusGatewayTimeout, map[string]string{"error": "the OLT does not authorise this ONU: no registration reaches ITMS"})
+			return
+		}
 		writeJSON(w, http.StatusOK, s.register(req))
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such endpoint"})
 	}
 }
 
+func (s *Server) onuRefused(serial string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused[serial]
+}
+
 func (s *Server) pppoeAuth(req PPPoEAuthRequest) (int, PPPoEAuthResponse) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	switch {
+	case s.refused[req.Serial]:
+		s.logger.Info("olt: onu not authorised, no pppoe discovery passes", "serial", req.Serial)
+		return http.StatusGatewayTimeout, PPPoEAuthResponse{Result: "timeout", Reason: "no PADO: the OLT does not authorise the ONU"}
+	case s.vlanOnly && req.VLAN != s.vlan:
+		s.logger.Info("bras: pppoe discovery on a VLAN without an access concentrator", "serial", req.Serial, "vlan", req.VLAN)
+		return http.StatusGatewayTimeout, PPPoEAuthResponse{Result: "timeout", Reason: fmt.Sprintf("no PADO: no access concentrator on VLAN %d", req.VLAN)}
+	}
 	pw, ok := s.pppoe[req.Username]
-	if !ok || pw.Reveal() != req.Password {
-		s.logger.Info("bras: pppoe authentication rejected", "user", req.Username, "serial", req.Serial, "known_user", ok)
+	if !ok {
+		// A real BRAS answers an unknown account with the same 691 as a
+		// wrong password; only its reply message (which gateways do not
+		// report over TR-069) differs.
+		s.logger.Info("bras: pppoe authentication rejected", "user", req.Username, "serial", req.Serial, "known_user", false)
+		return http.StatusForbidden, PPPoEAuthResponse{Result: "reject", Code: 691, Reason: "authentication failure: no such account"}
+	}
+	if pw.Reveal() != req.Password {
+		s.logger.Info("bras: pppoe authentication rejected", "user", req.Username, "serial", req.Serial, "known_user", true)
 		return http.StatusForbidden, PPPoEAuthResponse{Result: "reject", Code: 691, Reason: "authentication failure"}
 	}
 	ip, ok := s.sessions[req.Username]

@@ -84,6 +84,8 @@ type Box struct {
 	mu     sync.Mutex
 	runCtx context.Context
 	wg     sync.WaitGroup
+
+	stream streamState // what the network delivers (feed.go)
 }
 
 // New builds the box's data model and CPE engine.
@@ -133,6 +135,7 @@ func New(cfg Config) (*Box, error) {
 		InformParams:    []string{devInfo + "SoftwareVersion", iptv + "STBID"},
 		Logger:          b.log,
 		OnSet:           b.onSet,
+		BeforeRPC:       b.beforeRPC,
 	}, b.tree)
 	if err != nil {
 		return nil, fmt.Errorf("stbsim: %w", err)
