@@ -21,9 +21,11 @@ func newLabCmd(f *Factory) *cobra.Command {
 		Use:   "lab",
 		Short: "Run the simulated site (testlab) for demos, tests and training",
 		Example: `  fieldagent lab demo
-  fieldagent lab demo --output json`,
+  fieldagent lab demo --output json
+  fieldagent lab up repair
+  fieldagent lab fault list`,
 	}
-	cmd.AddCommand(newLabDemoCmd(f, nil))
+	cmd.AddCommand(newLabDemoCmd(f, nil), newLabUpCmd(f, nil), newLabFaultCmd(f, nil), newLabCleanCmd(f, nil), newLabScenariosCmd(f))
 	return cmd
 }
 
