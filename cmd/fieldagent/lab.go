@@ -25,7 +25,7 @@ func newLabCmd(f *Factory) *cobra.Command {
   fieldagent lab up repair
   fieldagent lab fault list`,
 	}
-	cmd.AddCommand(newLabDemoCmd(f, nil), newLabUpCmd(f, nil), newLabFaultCmd(f, nil), newLabCleanCmd(f, nil), newLabScenariosCmd(f))
+	cmd.AddCommand(newLabDemoCmd(f, nil), newLabUpCmd(f, nil), newLabFaultCmd(f, nil), newLabCleanCmd(f, nil), newLabScenariosCmd(f), newLabExamCmd(f, nil))
 	return cmd
 }
 
