@@ -9,6 +9,11 @@
 //
 // testlab is an importable library: tests and `fieldagent lab demo` start a
 // whole site with one call to Start.
+//
+// With Config.Net (and root) the site runs in network namespaces instead
+// (testlab/netsite, see netns.go): the agent runs in the laptop's, behind
+// the simulated gateway, and reaches the internet exactly while the
+// gateway's INTERNET WAN is connected.
 package testlab
 
 import (
@@ -35,6 +40,7 @@ import (
 	"fieldagent/testlab/bbms"
 	"fieldagent/testlab/e8sim"
 	"fieldagent/testlab/mcast"
+	"fieldagent/testlab/netsite"
 	"fieldagent/testlab/operator"
 	"fieldagent/testlab/ordersys"
 	"fieldagent/testlab/stbsim"
@@ -132,6 +138,23 @@ type Config struct {
 	Now func() time.Time
 	// Logger, if nil, discards.
 	Logger *slog.Logger
+
+	// Net, if set, runs the site in the network namespaces of a netsite
+	// (testlab/netsite) that Start brings up and Close removes, instead of
+	// on loopback; see netns.go for who listens where. Net.Instance names
+	// the namespaces; PackageDownMbps and PackageUpMbps of 0 are the e8
+	// sample orders' package (BandwidthMbps). ACSURL's host must then be
+	// an IP address the gateway reaches, normally the laptop's (NetACSURL).
+	// It needs root and the ip, tc and nft commands: without them Start
+	// fails with an error wrapping netsite.ErrUnavailable, and the caller
+	// runs the site without Net. The e8 gateway and the operator's servers
+	// run in namespaces; STB, XT2 and Multicast do not yet (ErrConfig).
+	Net *netsite.Options
+	// NetReady, if set, is called with the site's namespaces once they and
+	// the site's servers are up and before the devices start: a caller
+	// starts the ACS in the laptop namespace here so that the gateway's
+	// first Inform finds it. An error stops Start. Nil without Net.
+	NetReady func(*netsite.Net) error
 }
 
 // XT2Access is what a driver needs to reach the site's XT-2: the SSH CLI
@@ -175,7 +198,8 @@ type Site struct {
 	OperatorURL string
 	// DNS is the operator's resolver (it stands in for the DNS server the
 	// BRAS hands out with a PPPoE session) and DNSAddr its host:port on
-	// loopback, the resolver a diagnosis asks. It knows
+	// loopback (with Config.Net on the internet address, reached through
+	// the gateway), the resolver a diagnosis asks. It knows
 	// diagnostics.DefaultDNSName.
 	DNS     *operator.DNS
 	DNSAddr string
@@ -209,6 +233,11 @@ type Site struct {
 	BBMS      *bbms.Server
 	BBMSURL   string
 
+	// Net is the site's network namespaces (Config.Net); nil on loopback.
+	// The URLs and addresses above are then as seen from the laptop
+	// namespace, where the agent runs (netns.go).
+	Net *netsite.Net
+
 	// HeadEnd is the iTV head-end sending the channel Channel
 	// (SampleChannel, the IPTV check's target); nil and "" without
 	// Config.Multicast. What reaches the set-top box's port (LAN4) depends
@@ -218,6 +247,7 @@ type Site struct {
 
 	faults faultState
 	svc    serviceFaultState
+	wan    netWANState
 
 	cancel  context.CancelFunc
 	servers []*http.Server
@@ -413,6 +443,9 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 	case len(cfg.LANHosts) > 0 && cfg.NoGateway:
 		return nil, fmt.Errorf("testlab: %w: LANHosts need the e8 gateway: unset NoGateway", ErrConfig)
 	}
+	if err := cfg.checkNet(); err != nil {
+		return nil, err
+	}
 	now := time.Now
 	if cfg.Now != nil {
 		now = cfg.Now
@@ -443,6 +476,12 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Site{Token: token, Credentials: creds, cancel: cancel, SampleOrders: map[string]*order.Order{}}
+	if cfg.Net != nil {
+		if err := s.startNet(ctx, cfg, log); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 
 	op := operator.New(opToken, log.With("lab", "operator"))
 	op.AddPPPoEAccount(SamplePPPoEUser, creds.PPPoEPassword)
@@ -470,25 +509,31 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 	speed := speedtest.NewServer(speedtest.ServerOptions{Logger: log.With("lab", "speed")})
 
 	var err error
-	if s.OperatorURL, err = s.serve(op); err != nil {
+	if s.OperatorURL, err = s.serveAt(placeOperator, op); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if s.OrderSystemURL, err = s.serve(s.Orders); err != nil {
+	if s.OrderSystemURL, err = s.serveAt(placeOrders, s.Orders); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if s.SpeedURL, err = s.serve(speed); err != nil {
+	if s.SpeedURL, err = s.serveAt(placeSpeed, speed); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if s.DNS, err = operator.StartDNS(ctx, "127.0.0.1:0", map[string]string{diagnostics.DefaultDNSName: "100.64.0.80"}, log.With("lab", "dns")); err != nil {
+	if s.DNS, err = s.startDNS(ctx, map[string]string{diagnostics.DefaultDNSName: "100.64.0.80"}, log.With("lab", "dns")); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("testlab: %w", err)
 	}
 	s.DNSAddr = s.DNS.Addr()
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); <-ctx.Done(); _ = s.DNS.Close() }()
+	if s.Net != nil && cfg.NetReady != nil {
+		if err := cfg.NetReady(s.Net); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("testlab: NetReady: %w", err)
+		}
+	}
 	if !cfg.NoGateway {
 		if err := s.startGateway(ctx, cfg, crUser, opToken, log); err != nil {
 			s.Close()
@@ -514,6 +559,10 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 		}
 	}
 	s.connectIPTV()
+	if s.Net != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.followWAN(ctx, log.With("lab", "netsite")) }()
+	}
 	return s, nil
 }
 
@@ -543,16 +592,22 @@ func (c Config) access() order.AccessType {
 	return c.Access
 }
 
+// bandwidth is the e8 sample orders' package in Mbit/s: BandwidthMbps
+// with its default.
+func (c Config) bandwidth() int {
+	if c.BandwidthMbps == 0 {
+		return min(sampleBandwidth, order.MaxBandwidthMbps(c.access()))
+	}
+	return c.BandwidthMbps
+}
+
 // shapeOrder puts Access and BandwidthMbps on an e8 sample order's
 // services (the XT-2 order keeps its own line).
 func (c Config) shapeOrder(o *order.Order) {
 	if o.HasDevice(order.DeviceXT2) {
 		return
 	}
-	bw := c.BandwidthMbps
-	if bw == 0 {
-		bw = min(sampleBandwidth, order.MaxBandwidthMbps(c.access()))
-	}
+	bw := c.bandwidth()
 	for i := range o.Services {
 		o.Services[i].Access = c.access()
 		if o.Services[i].Device == order.DeviceE8 {
@@ -576,7 +631,7 @@ func (s *Site) startGateway(ctx context.Context, cfg Config, crUser string, opTo
 			pre.PPPoEPassword = secret.New("old-" + s.Credentials.PPPoEPassword.Reveal())
 		}
 	}
-	gw, err := e8sim.New(e8sim.Config{
+	gwCfg := e8sim.Config{
 		ACSURL: cfg.ACSURL, ACSUsername: cfg.ACSUsername, ACSPassword: cfg.ACSPassword,
 		Vendor: "ZTE", Model: "ZXHN F650", OUI: "00D0D0", ProductClass: "F650",
 		Serial: SampleGatewaySN, Firmware: SampleFirmware, Hardware: "V1.0",
@@ -586,7 +641,11 @@ func (s *Site) startGateway(ctx context.Context, cfg Config, crUser string, opTo
 		OperatorURL: s.OperatorURL, OperatorToken: opToken,
 		Preinstall: pre,
 		Logger:     log.With("lab", "e8", "serial", SampleGatewaySN),
-	})
+	}
+	if s.Net != nil {
+		s.placeGateway(&gwCfg)
+	}
+	gw, err := e8sim.New(gwCfg)
 	if err != nil {
 		return err
 	}
@@ -599,7 +658,7 @@ func (s *Site) startGateway(ctx context.Context, cfg Config, crUser string, opTo
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := gw.Run(ctx); err != nil && ctx.Err() == nil {
+		if err := s.runGateway(ctx, gw); err != nil && ctx.Err() == nil {
 			s.setErr(fmt.Errorf("e8 gateway: %w", err))
 		}
 	}()
@@ -665,11 +724,17 @@ func (s *Site) startXT2(ctx context.Context, opToken secret.Secret, log *slog.Lo
 	return nil
 }
 
+// serve serves h on loopback and returns its base URL.
 func (s *Site) serve(h http.Handler) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("testlab: listen: %w", err)
 	}
+	return s.serveListener(ln, h), nil
+}
+
+// serveListener serves h on ln until Close and returns its base URL.
+func (s *Site) serveListener(ln net.Listener, h http.Handler) string {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	s.servers = append(s.servers, srv)
 	s.wg.Add(1)
@@ -679,7 +744,7 @@ func (s *Site) serve(h http.Handler) (string, error) {
 			s.setErr(err)
 		}
 	}()
-	return "http://" + ln.Addr().String(), nil
+	return "http://" + ln.Addr().String()
 }
 
 func (s *Site) setErr(err error) {
@@ -697,7 +762,9 @@ func (s *Site) Err() error {
 	return s.err
 }
 
-// Close stops every server and device and waits for them.
+// Close stops every server and device and waits for them, then removes
+// the site's network namespaces (Config.Net); a failure to remove them is
+// reported by Err (`fieldagent lab clean` removes what is left).
 func (s *Site) Close() {
 	s.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -712,4 +779,5 @@ func (s *Site) Close() {
 		_ = srv.Shutdown(ctx)
 	}
 	s.wg.Wait()
+	s.closeNet()
 }

@@ -20,6 +20,7 @@ import (
 	"fieldagent/agent/order"
 	"fieldagent/agent/secret"
 	"fieldagent/testlab"
+	"fieldagent/testlab/netsite"
 	"fieldagent/testlab/scenario"
 )
 
@@ -32,6 +33,9 @@ type labUpOptions struct {
 	// Store, if set, is the store the written config names (default: one
 	// in the lab's directory, removed with it).
 	Store string
+	// Netns runs the site in network namespaces named after Name
+	// (testlab.Config.Net): the agent runs in the laptop's.
+	Netns bool
 
 	// onUp, if set, is called once the lab is up (tests reach the site).
 	onUp func(*testlab.Site, *labUpResult)
@@ -56,6 +60,19 @@ run orders with 'fieldagent --config PATH order run ID'. It also serves a
 control API on 127.0.0.1 for 'lab fault' (token in the state file next to
 the config). Everything in that directory is removed on exit; --name runs
 several labs side by side.
+
+With --netns (root, ip, tc and nft) the site runs in three network
+namespaces named after --name instead — fa-NAME-laptop, fa-NAME-gw and
+fa-NAME-op — joined by veth pairs: the technician's laptop (192.168.1.2)
+behind the e8 gateway (192.168.1.1, WAN 100.64.0.2) and the operator
+network with "the internet" (203.0.113.10: speed server, DNS). Run the
+agent in the laptop namespace ('ip netns exec fa-NAME-laptop fieldagent
+--config PATH order run ID'); the config points at the addresses it sees
+there, and its ACS listens on 192.168.1.2:7547 (the default --acs-url
+with --netns). The gateway forwards and NATs the laptop's traffic only
+while its simulated WAN is connected, shaped to the order's package with
+tc tbf. 'lab fault' runs on the host as before. The namespaces go away
+on exit; 'lab clean' removes those of a lab that crashed.
 
 A scenario file:
 
@@ -82,7 +99,11 @@ A scenario file:
   fieldagent lab up ./weak-light.yaml --acs-url http://127.0.0.1:7600/
 
   # Addresses as one JSON document (no secrets)
-  fieldagent lab up --output json`,
+  fieldagent lab up --output json
+
+  # As root: the site in network namespaces, the agent behind the gateway
+  sudo fieldagent lab up repair --netns --name rep
+  sudo ip netns exec fa-rep-laptop fieldagent --config PATH order run WO-20261125-0005  # PATH as printed`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Scenario = "default"
@@ -96,8 +117,9 @@ A scenario file:
 		},
 	}
 	cmd.Flags().StringVar(&opts.Name, "name", defaultLabName, "name of this lab instance (lab fault --name picks it)")
-	cmd.Flags().StringVar(&opts.ACSURL, "acs-url", "http://127.0.0.1:7547/", "the ACS the lab's TR-069 devices inform (where order run or acs serve listen)")
+	cmd.Flags().StringVar(&opts.ACSURL, "acs-url", labDefaultACSURL, "the ACS the lab's TR-069 devices inform (where order run or acs serve listen; with --netns "+testlab.NetACSURL(testlab.NetACSPort)+", the laptop's)")
 	cmd.Flags().StringVar(&opts.Store, "store", "", "store for the config lab up writes (default: in the lab's directory, removed on exit)")
+	cmd.Flags().BoolVar(&opts.Netns, "netns", false, "run the site in network namespaces named after --name (root): the agent runs in the laptop's, behind the simulated gateway")
 	return cmd
 }
 
@@ -137,10 +159,12 @@ type labUpResult struct {
 	Order          string       `json:"order"`
 	SampleOrders   []labUpOrder `json:"sample_orders"`
 	Faults         []string     `json:"faults"`
-	ControlURL     string       `json:"control_url"`
-	ConfigPath     string       `json:"config_path"`
-	StatePath      string       `json:"state_path"`
-	Run            string       `json:"run"`
+	// Netns is the laptop's network namespace (--netns), where the agent runs.
+	Netns      string `json:"netns,omitempty"`
+	ControlURL string `json:"control_url"`
+	ConfigPath string `json:"config_path"`
+	StatePath  string `json:"state_path"`
+	Run        string `json:"run"`
 }
 
 type labUpDevice struct {
@@ -177,6 +201,9 @@ func runLabUp(ctx context.Context, opts *labUpOptions) error {
 	sc, err := loadScenario(opts.Scenario)
 	if err != nil {
 		return err
+	}
+	if opts.Netns && opts.ACSURL == labDefaultACSURL {
+		opts.ACSURL = testlab.NetACSURL(testlab.NetACSPort)
 	}
 	acsURL, acsListen, err := parseLabACSURL(opts.ACSURL)
 	if err != nil {
@@ -222,9 +249,12 @@ func runLabUp(ctx context.Context, opts *labUpOptions) error {
 		ACSURL: acsURL, ACSUsername: cpeUser, ACSPassword: cpePass,
 		ConnReqUsername: crUser, ConnReqPassword: crPass,
 		Now: f.Now, Logger: logger,
+		Net: labNetOptions(opts),
 	})
 	if err != nil {
 		switch {
+		case errors.Is(err, netsite.ErrUnavailable):
+			return fmt.Errorf("start the lab in network namespaces: %w (or run lab up without --netns, on loopback)", err)
 		case errors.Is(err, testlab.ErrConfig):
 			return &usageError{fmt.Errorf("scenario %s: %w", sc.Name, err)}
 		case errors.Is(err, scenario.ErrInvalid):
@@ -277,6 +307,10 @@ func runLabUp(ctx context.Context, opts *labUpOptions) error {
 		ControlURL: "http://" + ln.Addr().String(), ConfigPath: configPath,
 		Run: fmt.Sprintf("fieldagent --config %s order run %s", shellQuote(configPath), sc.Order),
 	}
+	if site.Net != nil {
+		res.Netns = site.Net.Netns(netsite.Laptop)
+		res.Run = "ip netns exec " + res.Netns + " " + res.Run
+	}
 	if site.Gateway != nil {
 		state := string(sc.Gateway)
 		if state == "" {
@@ -327,6 +361,13 @@ func runLabUp(ctx context.Context, opts *labUpOptions) error {
 			return slices.DeleteFunc(urls, func(u string) bool { return u == "" })
 		},
 	}
+	if site.Net != nil {
+		// The ACS and the devices' connection request ports are in the
+		// site's namespaces: look for them from the laptop, as the ACS does.
+		w.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return site.Net.DialContext(ctx, netsite.Laptop, network, addr)
+		}
+	}
 	go w.Run(sctx)
 
 	if f.jsonOutput() {
@@ -349,6 +390,19 @@ func runLabUp(ctx context.Context, opts *labUpOptions) error {
 		return fmt.Errorf("the lab failed while running: %w", err)
 	}
 	return nil
+}
+
+// labDefaultACSURL is --acs-url's default: an ACS on the host's loopback.
+// With --netns it means the laptop's (testlab.NetACSURL).
+const labDefaultACSURL = "http://127.0.0.1:7547/"
+
+// labNetOptions is the site's testlab.Config.Net: namespaces named after
+// the lab with --netns, else nil (loopback).
+func labNetOptions(opts *labUpOptions) *netsite.Options {
+	if !opts.Netns {
+		return nil
+	}
+	return &netsite.Options{Instance: opts.Name}
 }
 
 // parseLabACSURL checks --acs-url and returns it with the host:port an ACS
@@ -451,6 +505,9 @@ func printLabUp(f *Factory, r *labUpResult) {
 	fmt.Fprintln(out)
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	if r.Netns != "" {
+		fmt.Fprintf(tw, "laptop namespace\t%s (run the agent here; the addresses below are as seen from it)\n", r.Netns)
+	}
 	fmt.Fprintf(tw, "devices inform the ACS at\t%s\n", r.ACSURL)
 	if g := r.Gateway; g != nil {
 		fmt.Fprintf(tw, "e8 gateway\t%s (%s, %s)\n", g.Serial, g.State, g.Access)

@@ -35,6 +35,9 @@ type acsWatcher struct {
 	// Every is the poll interval; 0 means 1 s.
 	Every  time.Duration
 	Logger *slog.Logger
+	// Dial, if set, dials the ACS and the devices (a lab in network
+	// namespaces dials from the laptop's); nil dials from here.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Run polls until ctx ends.
@@ -46,9 +49,12 @@ func (w *acsWatcher) Run(ctx context.Context) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	up := false
+	client := http.DefaultClient
+	if w.Dial != nil {
+		client = &http.Client{Transport: &http.Transport{DialContext: w.Dial, DisableKeepAlives: true}}
+	}
 	for {
-		d := net.Dialer{Timeout: every}
-		c, err := d.DialContext(ctx, "tcp", w.Addr)
+		c, err := w.dial(ctx, every)
 		now := err == nil
 		if c != nil {
 			_ = c.Close()
@@ -56,7 +62,7 @@ func (w *acsWatcher) Run(ctx context.Context) {
 		if now && !up {
 			for _, u := range w.Devices() {
 				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				if err := digestGet(cctx, u, w.Username, w.Password); err != nil && ctx.Err() == nil {
+				if err := digestGetWith(cctx, client, u, w.Username, w.Password); err != nil && ctx.Err() == nil {
 					w.Logger.Warn("connection request to a lab device failed", "url", u, "err", err)
 				} else {
 					w.Logger.Debug("the ACS is up: woke a lab device", "url", u)
@@ -73,9 +79,25 @@ func (w *acsWatcher) Run(ctx context.Context) {
 	}
 }
 
+// dial tries to connect to the ACS within timeout.
+func (w *acsWatcher) dial(ctx context.Context, timeout time.Duration) (net.Conn, error) {
+	if w.Dial == nil {
+		d := net.Dialer{Timeout: timeout}
+		return d.DialContext(ctx, "tcp", w.Addr)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return w.Dial(ctx, "tcp", w.Addr)
+}
+
 // digestGet sends a TR-069 connection request: GET rawURL, answering an
 // HTTP Digest (MD5, qop=auth) challenge with user and pass.
 func digestGet(ctx context.Context, rawURL, user string, pass secret.Secret) error {
+	return digestGetWith(ctx, http.DefaultClient, rawURL, user, pass)
+}
+
+// digestGetWith is digestGet with client.
+func digestGetWith(ctx context.Context, client *http.Client, rawURL, user string, pass secret.Secret) error {
 	get := func(auth string) (*http.Response, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 		if err != nil {
@@ -84,7 +106,7 @@ func digestGet(ctx context.Context, rawURL, user string, pass secret.Secret) err
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			return nil, err
 		}

@@ -19,6 +19,7 @@ package e8sim
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -67,7 +68,10 @@ type Config struct {
 	// ConnReqUsername and ConnReqPassword protect connection requests.
 	ConnReqUsername string
 	ConnReqPassword secret.Secret
-	// OperatorURL and OperatorToken reach the BRAS and ITMS.
+	// OperatorURL and OperatorToken reach the BRAS and ITMS. An empty
+	// OperatorURL is a gateway without an operator network (a load-test
+	// fleet): it informs and answers the ACS, but a dial ends in
+	// ERROR_ISP_TIME_OUT and a LOID registration fails.
 	OperatorURL   string
 	OperatorToken secret.Secret
 	// RxPowerDBm is the optical receive power for EPON/GPON (default -18.5).
@@ -79,8 +83,31 @@ type Config struct {
 	OpticalEncoding string
 	// Logger, if nil, discards.
 	Logger *slog.Logger
-	// HTTPClient, if nil, is a client with a 10 s timeout.
+	// HTTPClient, if nil, is a client with a 10 s timeout. It reaches the
+	// operator (BRAS, ITMS).
 	HTTPClient *http.Client
+	// ACSHTTPClient, if set, carries the CWMP sessions to the ACS; nil is
+	// the CPE engine's client (30 s timeout). The lab sets both clients to
+	// dial from the gateway's network namespace (testlab/netsite).
+	ACSHTTPClient *http.Client
+	// ConnReqAddr is where the gateway listens for connection requests,
+	// and its ConnectionRequestURL; "" is "127.0.0.1:0". Run opens the
+	// listener in the network namespace of the thread it is called on.
+	ConnReqAddr string
+	// PeriodicInform, if positive, is the periodic inform interval (the
+	// tree's PeriodicInformInterval reads it in whole seconds, at least 1,
+	// until the ACS changes it); negative disables periodic informs
+	// (PeriodicInformEnable 0); zero keeps the data model's default
+	// (enabled, 3600 s).
+	PeriodicInform time.Duration
+	// RetryBase is the first wait after a failed CWMP session (doubling);
+	// 0 is the cpe package's default (5 s, TR-069 3.2.1.1).
+	RetryBase time.Duration
+	// DataModel, if non-nil, is the parsed e8 data model the tree is built
+	// from (datamodel.Builtin(datamodel.E8Gateway), parsed once for a
+	// fleet: parsing is most of New's cost); the gateway only reads it.
+	// Nil parses the built-in model.
+	DataModel *datamodel.Model
 	// Preinstall, if set, makes the gateway an installed one rather than a
 	// factory-fresh one: it carries the INTERNET PPPoE WAN and the LOID a
 	// completed install leaves, and at Run it registers with ITMS and dials
@@ -204,8 +231,8 @@ func (g *Gateway) injectedFault(changed []cwmp.ParameterValueStruct) error {
 
 // New builds the gateway's data model and CPE engine.
 func New(cfg Config) (*Gateway, error) {
-	if cfg.Serial == "" || cfg.ACSURL == "" || cfg.OperatorURL == "" {
-		return nil, errors.New("e8sim: Serial, ACSURL and OperatorURL are required")
+	if cfg.Serial == "" || cfg.ACSURL == "" {
+		return nil, errors.New("e8sim: Serial and ACSURL are required")
 	}
 	if c := strings.ToLower(cfg.Class); c != "" && c != "e8-b" && c != "e8-c" {
 		return nil, fmt.Errorf("e8sim: Class %q is not e8-B or e8-C", cfg.Class)
@@ -228,19 +255,22 @@ func New(cfg Config) (*Gateway, error) {
 		ACSUsername:     cfg.ACSUsername,
 		ACSPassword:     cfg.ACSPassword,
 		DeviceId:        cwmp.DeviceIdStruct{Manufacturer: cfg.Vendor, OUI: cfg.OUI, ProductClass: cfg.ProductClass, SerialNumber: cfg.Serial},
-		ConnReqAddr:     "127.0.0.1:0",
+		ConnReqAddr:     cmp.Or(cfg.ConnReqAddr, "127.0.0.1:0"),
+		HTTPClient:      cfg.ACSHTTPClient,
 		ConnReqUsername: cfg.ConnReqUsername,
 		ConnReqPassword: cfg.ConnReqPassword,
 		InformParams: []string{
 			devInfo + "HardwareVersion", devInfo + "SoftwareVersion", devInfo + "ProvisioningCode",
 			mgmt + "ParameterKey", wanDev + "WANCommonInterfaceConfig.WANAccessType",
 		},
-		Logger:      g.log,
-		OnSet:       g.onSet,
-		OnDownload:  g.onDownload,
-		BeforeRPC:   g.beforeRPC,
-		OnAddObject: func(context.Context, string, uint32) error { return g.cutErr() },
-		Namespace:   cwmp.NS10,
+		Logger:                 g.log,
+		PeriodicInformInterval: max(cfg.PeriodicInform, 0),
+		RetryBase:              cfg.RetryBase,
+		OnSet:                  g.onSet,
+		OnDownload:             g.onDownload,
+		BeforeRPC:              g.beforeRPC,
+		OnAddObject:            func(context.Context, string, uint32) error { return g.cutErr() },
+		Namespace:              cwmp.NS10,
 	}, g.tree)
 	if err != nil {
 		return nil, fmt.Errorf("e8sim: %w", err)
@@ -257,9 +287,12 @@ func New(cfg Config) (*Gateway, error) {
 // buildModel loads the embedded e8 data model (tr069/datamodel) and fills in
 // what makes this gateway itself: identity, uplink, optical readings, cabling.
 func (g *Gateway) buildModel() error {
-	m, err := datamodel.Builtin(datamodel.E8Gateway)
-	if err != nil {
-		return err
+	m := g.cfg.DataModel
+	if m == nil {
+		var err error
+		if m, err = datamodel.Builtin(datamodel.E8Gateway); err != nil {
+			return err
+		}
 	}
 	g.tree = cpe.NewTreeFromModel(m)
 	c := g.cfg
@@ -291,6 +324,13 @@ func (g *Gateway) buildModel() error {
 			{dsl + "UpstreamAttenuation", "120"}, {dsl + "DownstreamAttenuation", "240"},
 			{dsl + "Stats.Total.CRCErrors", "3"},
 		}...)
+	}
+	switch {
+	case c.PeriodicInform > 0:
+		secs := max(int64(c.PeriodicInform.Round(time.Second)/time.Second), 1)
+		values = append(values, [2]string{mgmt + "PeriodicInformEnable", "1"}, [2]string{mgmt + "PeriodicInformInterval", fmt.Sprint(secs)})
+	case c.PeriodicInform < 0:
+		values = append(values, [2]string{mgmt + "PeriodicInformEnable", "0"})
 	}
 	values = append(values,
 		[2]string{root + "LANDevice.1.LANEthernetInterfaceConfig.1.DuplexMode", "Full"},
@@ -632,7 +672,13 @@ func (g *Gateway) register(ctx context.Context) {
 	}
 }
 
+// errNoOperator is post's error on a gateway without Config.OperatorURL.
+var errNoOperator = errors.New("e8sim: no operator network (Config.OperatorURL is empty)")
+
 func (g *Gateway) post(ctx context.Context, path string, body, out any) (int, error) {
+	if g.cfg.OperatorURL == "" {
+		return 0, errNoOperator
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	b, err := json.Marshal(body)
