@@ -68,6 +68,7 @@ fuzz: ## Run every Fuzz target for FUZZTIME each (default 400000 executions)
 bench: ## Run the benchmarks the issues name and print figures (speed vs iperf3)
 	@mkdir -p $(DIST)
 	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) ./diagnostics/... ./tr069/... ./drivers/... > $(DIST)/bench.txt || { cat $(DIST)/bench.txt; exit 1; }
+	$(GO) test -run='^$$' -bench=BenchmarkFleet1000 -benchtime=1x ./testlab/fleet/ >> $(DIST)/bench.txt || { cat $(DIST)/bench.txt; exit 1; }
 	@cat $(DIST)/bench.txt
 	@awk '$$1 ~ /^BenchmarkIperf3Loopback-/ { iu = $$5 } \
 	  $$1 ~ /^BenchmarkIperf3LoopbackReverse-/ { id = $$5 } \
@@ -86,6 +87,7 @@ bench: ## Run the benchmarks the issues name and print figures (speed vs iperf3)
 	@awk '/^BenchmarkBulkWalkIFMIB\/interfaces-/{o=$$5} /^BenchmarkSnmpbulkwalk/{n=$$5} \
 	  END{ if (n>0) printf "IF-MIB bulk walk vs net-snmp snmpbulkwalk, same run: %.1fx (%d vs %d varbinds/s)\n", o/n, o, n; \
 	       else print "snmpbulkwalk not measured (make test-deps installs it): no ratio" }' $(DIST)/bench.txt
+	@grep -h '^BenchmarkFleet1000' $(DIST)/bench.txt | tr '\t' ' ' | sed 's/^/testlab fleet, 1,000 simulated gateways against one ACS: /' || echo "fleet not measured"
 	@awk '/^BenchmarkPingVsSystemPing/{p=$$5; q=$$7; r=$$9} \
 	  END{ if (r>0) printf "ping avg RTT vs iputils ping over a 20 ms userspace link, same run: %.3fx (%.2f vs %.2f ms)\n", r, q, p; \
 	       else print "ping vs iputils ping not measured (needs root, /dev/net/tun and iputils-ping)" }' $(DIST)/bench.txt

@@ -20,6 +20,7 @@ import (
 	"fieldagent/agent/order"
 	"fieldagent/agent/secret"
 	"fieldagent/testlab"
+	"fieldagent/testlab/fleet"
 	"fieldagent/testlab/netsite"
 	"fieldagent/testlab/scenario"
 )
@@ -36,6 +37,12 @@ type labUpOptions struct {
 	// Netns runs the site in network namespaces named after Name
 	// (testlab.Config.Net): the agent runs in the laptop's.
 	Netns bool
+	// Devices, if positive, also runs that many simulated e8 gateways
+	// (testlab/fleet) informing the same ACS, for remote-support and load
+	// tests.
+	Devices int
+	// Periodic is the fleet's periodic inform interval (0: none).
+	Periodic time.Duration
 
 	// onUp, if set, is called once the lab is up (tests reach the site).
 	onUp func(*testlab.Site, *labUpResult)
@@ -119,6 +126,8 @@ A scenario file:
 	cmd.Flags().StringVar(&opts.Name, "name", defaultLabName, "name of this lab instance (lab fault --name picks it)")
 	cmd.Flags().StringVar(&opts.ACSURL, "acs-url", labDefaultACSURL, "the ACS the lab's TR-069 devices inform (where order run or acs serve listen; with --netns "+testlab.NetACSURL(testlab.NetACSPort)+", the laptop's)")
 	cmd.Flags().StringVar(&opts.Store, "store", "", "store for the config lab up writes (default: in the lab's directory, removed on exit)")
+	cmd.Flags().IntVar(&opts.Devices, "devices", 0, "also run N simulated e8 gateways (serials FLT…) informing the same ACS, for load tests (1,000 take about 320 MB)")
+	cmd.Flags().DurationVar(&opts.Periodic, "periodic-inform", 0, "with --devices: the gateways' periodic inform interval (e.g. 5m; 0: none)")
 	cmd.Flags().BoolVar(&opts.Netns, "netns", false, "run the site in network namespaces named after --name (root): the agent runs in the laptop's, behind the simulated gateway")
 	return cmd
 }
@@ -159,12 +168,20 @@ type labUpResult struct {
 	Order          string       `json:"order"`
 	SampleOrders   []labUpOrder `json:"sample_orders"`
 	Faults         []string     `json:"faults"`
+	// Fleet is the extra simulated gateways (--devices).
+	Fleet *labUpFleet `json:"fleet,omitempty"`
 	// Netns is the laptop's network namespace (--netns), where the agent runs.
 	Netns      string `json:"netns,omitempty"`
 	ControlURL string `json:"control_url"`
 	ConfigPath string `json:"config_path"`
 	StatePath  string `json:"state_path"`
 	Run        string `json:"run"`
+}
+
+type labUpFleet struct {
+	Devices int    `json:"devices"`
+	First   string `json:"first_serial"`
+	Last    string `json:"last_serial"`
 }
 
 type labUpDevice struct {
@@ -188,6 +205,14 @@ type labUpOrder struct {
 }
 
 func runLabUp(ctx context.Context, opts *labUpOptions) error {
+	switch {
+	case opts.Devices < 0:
+		return &usageError{fmt.Errorf("--devices %d: want a number of gateways ≥ 0", opts.Devices)}
+	case opts.Devices > 0 && opts.Netns:
+		return &usageError{errors.New("--devices runs on loopback: leave out --netns")}
+	case opts.Periodic < 0:
+		return &usageError{errors.New("--periodic-inform must not be negative")}
+	}
 	f := opts.f
 	logger := f.Logger()
 	if !f.logLevelExplicit() {
@@ -264,6 +289,19 @@ func runLabUp(ctx context.Context, opts *labUpOptions) error {
 	}
 	defer site.Close()
 
+	var fl *fleet.Fleet
+	if opts.Devices > 0 {
+		fl, err = fleet.Start(sctx, fleet.Options{
+			N: opts.Devices, ACSURL: acsURL, ACSUsername: cpeUser, ACSPassword: cpePass,
+			ConnReqUsername: crUser, ConnReqPassword: crPass, PeriodicInform: opts.Periodic,
+			OperatorURL: site.OperatorURL, Logger: logger.With("lab", "fleet"),
+		})
+		if err != nil {
+			return &usageError{fmt.Errorf("--devices: %w", err)}
+		}
+		defer func() { _ = fl.Close() }()
+	}
+
 	// The control API, for lab fault.
 	token := secret.New(randomToken())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -306,6 +344,9 @@ func runLabUp(ctx context.Context, opts *labUpOptions) error {
 		Order: sc.Order, Faults: nonNil(site.ActiveFaults()),
 		ControlURL: "http://" + ln.Addr().String(), ConfigPath: configPath,
 		Run: fmt.Sprintf("fieldagent --config %s order run %s", shellQuote(configPath), sc.Order),
+	}
+	if fl != nil {
+		res.Fleet = &labUpFleet{Devices: fl.Len(), First: fl.Serial(0), Last: fl.Serial(fl.Len() - 1)}
 	}
 	if site.Net != nil {
 		res.Netns = site.Net.Netns(netsite.Laptop)
@@ -357,6 +398,11 @@ func runLabUp(ctx context.Context, opts *labUpOptions) error {
 			}
 			if site.STB != nil {
 				urls = append(urls, site.STB.Tree().Value("Device.ManagementServer.ConnectionRequestURL"))
+			}
+			if fl != nil {
+				for i := range fl.Len() {
+					urls = append(urls, fl.Gateway(i).Engine().ConnectionRequestURL())
+				}
 			}
 			return slices.DeleteFunc(urls, func(u string) bool { return u == "" })
 		},
@@ -519,6 +565,9 @@ func printLabUp(f *Factory, r *labUpResult) {
 		fmt.Fprintf(tw, "XT-2 SSH\t%s (user %s; password in the config; host key in %s)\n", x.SSHAddr, x.Username, x.KnownHosts)
 		fmt.Fprintf(tw, "XT-2 SNMP\t%s (v2c; community in the config)\n", x.SNMPAddr)
 		fmt.Fprintf(tw, "BBMS\t%s\n", r.BBMSURL)
+	}
+	if fl := r.Fleet; fl != nil {
+		fmt.Fprintf(tw, "fleet\t%d e8 gateways, serials %s … %s\n", fl.Devices, fl.First, fl.Last)
 	}
 	fmt.Fprintf(tw, "order system\t%s (token in the config)\n", r.OrderSystemURL)
 	fmt.Fprintf(tw, "speed server\t%s\n", r.SpeedURL)

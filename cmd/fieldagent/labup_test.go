@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"fieldagent/agent/config"
 	"fieldagent/agent/secret"
 	"fieldagent/testlab"
+	"fieldagent/tr069/acs"
 )
 
 // labUpFixture is a lab up running in a goroutine.
@@ -445,5 +447,43 @@ func TestLabUpFaultTheSiteCannotTake(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(rt, "fieldagent", "labs")); len(ents) != 0 {
 		t.Errorf("lab up left %v behind", ents)
+	}
+}
+
+// lab up --devices N runs N more gateways that inform the same ACS and
+// answer connection requests; it refuses --devices with --netns.
+func TestLabUpDevices(t *testing.T) {
+	a := acs.New(acs.Config{})
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	fx := startLabUp(t, "--acs-url", srv.URL+"/", "--devices", "20")
+	if fx.res.Fleet == nil || fx.res.Fleet.Devices != 20 || fx.res.Fleet.First != "FLT00" || fx.res.Fleet.Last != "FLT19" {
+		t.Fatalf("fleet %+v", fx.res.Fleet)
+	}
+	if !strings.Contains(fx.out.String(), "20 e8 gateways, serials FLT00 … FLT19") {
+		t.Errorf("output does not show the fleet:\n%s", fx.out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	seen := map[string]bool{}
+	for len(seen) < 21 {
+		if _, err := a.WaitDevice(ctx, func(d acs.Device) bool {
+			if !seen[d.DeviceId.SerialNumber] {
+				seen[d.DeviceId.SerialNumber] = true
+				return true
+			}
+			return false
+		}); err != nil {
+			t.Fatalf("the ACS knows %d devices, want the gateway and 20 more: %v", len(seen), err)
+		}
+	}
+	if !seen["FLT07"] || !seen[testlab.SampleGatewaySN] {
+		t.Errorf("devices seen %v", seen)
+	}
+
+	f, out, _, _ := newTestFactory(t)
+	err := execute(t, f, "lab", "up", "--devices", "5", "--netns")
+	if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), "leave out --netns") {
+		t.Errorf("--devices with --netns: %v (exit %d)\n%s", err, code, out)
 	}
 }
