@@ -108,11 +108,44 @@ CREATE TABLE order_devices (
 	PRIMARY KEY (order_id, role)
 );
 `,
+		// 3: jobs of the remote-support daemon (a diagnosis of one
+		// device, or of a fleet) and each device's result. A job lists
+		// its devices, so that a cancelled job can record the devices it
+		// never ran and an interrupted one shows which are missing.
+		`
+CREATE TABLE jobs (
+	id           TEXT PRIMARY KEY,
+	kind         TEXT NOT NULL,
+	state        TEXT NOT NULL CHECK (state IN ('queued','running','done','failed','cancelled','interrupted')),
+	created_by   TEXT NOT NULL DEFAULT '',
+	created_at   TEXT NOT NULL,
+	started_at   TEXT,
+	finished_at  TEXT,
+	devices      TEXT NOT NULL DEFAULT '[]',
+	total        INTEGER NOT NULL,
+	done_count   INTEGER NOT NULL DEFAULT 0,
+	failed_count INTEGER NOT NULL DEFAULT 0,
+	error        TEXT NOT NULL DEFAULT '',
+	params       TEXT
+);
+CREATE INDEX jobs_created ON jobs(created_at);
+CREATE INDEX jobs_unfinished ON jobs(state) WHERE state IN ('queued','running');
+CREATE TABLE job_results (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	job_id      TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+	device_id   TEXT NOT NULL,
+	state       TEXT NOT NULL CHECK (state IN ('done','failed','cancelled')),
+	result      TEXT,
+	error       TEXT NOT NULL DEFAULT '',
+	finished_at TEXT NOT NULL,
+	UNIQUE (job_id, device_id)
+);
+`,
 	}
 }
 
 // CurrentSchemaVersion is the schema version this package writes.
-const CurrentSchemaVersion = 2
+const CurrentSchemaVersion = 3
 
 // migrate applies every migration the database has not seen, each in its
 // own transaction together with its schema_migrations row. Running it again
