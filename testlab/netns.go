@@ -78,9 +78,12 @@ var (
 	placeSpeed    = placement{netsite.Operator, netip.AddrPortFrom(netsite.InternetAddr, netSpeedPort)}
 )
 
-// netWANState is the forwarding state followWAN last applied.
+// netWANState is the state followWAN last applied to the path from the
+// laptop to the internet: the gateway namespace's forwarding (Config.Net)
+// or the WAN relay (Config.Shape); followed is set when either runs.
 type netWANState struct {
-	up atomic.Bool
+	up       atomic.Bool
+	followed bool
 }
 
 // checkNet checks the fields that go with Config.Net.
@@ -196,29 +199,33 @@ func (s *Site) netClient(role netsite.Role, timeout time.Duration) *http.Client 
 	}}
 }
 
-// followWAN makes the gateway namespace forward exactly while the
-// simulated gateway's INTERNET WAN is Connected: the BRAS accepted its
-// dial. A fault, a wrong password, a lost link or a factory reset that
-// takes the WAN down stops forwarding within netWANPoll; a WAN the ACS
-// just added starts it within wanRescan. It runs until ctx ends.
-func (s *Site) followWAN(ctx context.Context, log *slog.Logger) {
+// followWAN makes the path from the laptop to the internet follow the
+// simulated gateway's INTERNET WAN: it calls apply(true) once the WAN is
+// Connected (the BRAS accepted its dial) and apply(false) once it is not,
+// starting from down, and records what it applied for WANUp. A fault, a
+// wrong password, a lost link or a factory reset that takes the WAN down
+// is followed within netWANPoll; a WAN the ACS just added within
+// wanRescan. path names what follows, for the log. A failing apply is
+// retried at the next poll and reported once by Err. It runs until ctx
+// ends.
+func (s *Site) followWAN(ctx context.Context, log *slog.Logger, path string, apply func(up bool) error) {
 	t := time.NewTicker(netWANPoll)
 	defer t.Stop()
 	var w wanWatch
-	applied, failing := false, false // netsite.Up leaves the WAN down
+	applied, failing := false, false // netsite.Up and startShape leave the path down
 	for {
 		up := s.Gateway != nil && w.internetConnected(s.Gateway.Tree())
 		if up != applied {
-			if err := s.Net.SetWANUp(up); err != nil {
+			if err := apply(up); err != nil {
 				if ctx.Err() == nil && !failing {
-					log.Warn("the gateway namespace does not follow the gateway's WAN", "up", up, "err", err)
-					s.setErr(fmt.Errorf("testlab: follow the gateway's WAN: %w", err))
+					log.Warn("the path to the internet does not follow the gateway's WAN", "path", path, "up", up, "err", err)
+					s.setErr(fmt.Errorf("testlab: %s: follow the gateway's WAN: %w", path, err))
 				}
 				failing = true
 			} else {
 				applied, failing = up, false
 				s.wan.up.Store(up)
-				log.Info("gateway namespace follows the gateway's WAN", "up", up)
+				log.Info("the path to the internet follows the gateway's WAN", "path", path, "up", up)
 			}
 		}
 		select {
@@ -260,7 +267,16 @@ func (w *wanWatch) internetConnected(tree *cpe.Tree) bool {
 // to the WAN (Config.Net): it follows the simulated gateway's INTERNET WAN
 // (within 50 ms, or a second for a WAN just added). It is false on a
 // loopback site.
-func (s *Site) NetWANUp() bool { return s.wan.up.Load() }
+func (s *Site) NetWANUp() bool { return s.Net != nil && s.wan.up.Load() }
+
+// WANUp reports whether the laptop reaches the site's internet (SpeedURL)
+// through the gateway's WAN: with Config.Net whether the gateway namespace
+// forwards (NetWANUp), with Config.Shape whether the WAN relay carries
+// connections; both follow the simulated gateway's INTERNET WAN (within
+// 50 ms, or a second for a WAN just added). Without either the speed
+// server is reached directly, whatever the gateway does, and WANUp is
+// true.
+func (s *Site) WANUp() bool { return !s.wan.followed || s.wan.up.Load() }
 
 // internetWANs lists the WAN connections in params (a gateway's tree)
 // that carry the INTERNET service.

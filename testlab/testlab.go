@@ -13,7 +13,10 @@
 // With Config.Net (and root) the site runs in network namespaces instead
 // (testlab/netsite, see netns.go): the agent runs in the laptop's, behind
 // the simulated gateway, and reaches the internet exactly while the
-// gateway's INTERNET WAN is connected.
+// gateway's INTERNET WAN is connected. Without root, Config.Shape gives a
+// loopback site the same dependence: the speed server sits behind a
+// userspace relay (testlab/relay, see shape.go) shaped to the package and
+// up only while the gateway's WAN is connected.
 package testlab
 
 import (
@@ -43,6 +46,7 @@ import (
 	"fieldagent/testlab/netsite"
 	"fieldagent/testlab/operator"
 	"fieldagent/testlab/ordersys"
+	"fieldagent/testlab/relay"
 	"fieldagent/testlab/stbsim"
 	"fieldagent/testlab/xt2sim"
 )
@@ -150,6 +154,20 @@ type Config struct {
 	// runs the site without Net. The e8 gateway and the operator's servers
 	// run in namespaces; STB, XT2 and Multicast do not yet (ErrConfig).
 	Net *netsite.Options
+	// Shape, on a loopback site, puts the speed server behind a userspace
+	// relay (testlab/relay) that stands for the gateway's WAN: SpeedURL is
+	// the relay, shaped to the package (BandwidthMbps down, ShapeUpMbps
+	// up), and it carries connections exactly while the e8 gateway's
+	// INTERNET WAN is Connected (WANUp); while it is not, connections are
+	// refused and open ones cut. It needs the e8 gateway. The DNS stays
+	// direct (the relay carries TCP only). With Net, Shape is ignored: the
+	// gateway namespace shapes its WAN with tc tbf. False serves the speed
+	// server directly, unshaped, whatever the gateway does.
+	Shape bool
+	// ShapeUpMbps is the relay's upload rate with Shape, in Mbit/s; 0 is
+	// a tenth of the package.
+	ShapeUpMbps float64
+
 	// NetReady, if set, is called with the site's namespaces once they and
 	// the site's servers are up and before the devices start: a caller
 	// starts the ACS in the laptop namespace here so that the gateway's
@@ -192,7 +210,8 @@ type Site struct {
 	// OrderSystemURL and Token reach the order system.
 	OrderSystemURL string
 	Token          secret.Secret
-	// SpeedURL is the speed server standing in for the internet.
+	// SpeedURL is the speed server standing in for the internet; with
+	// Config.Shape the WAN relay in front of it.
 	SpeedURL string
 	// OperatorURL reaches the BRAS and ITMS.
 	OperatorURL string
@@ -248,6 +267,8 @@ type Site struct {
 	faults faultState
 	svc    serviceFaultState
 	wan    netWANState
+	// relay is the WAN relay in front of the speed server (Config.Shape).
+	relay *relay.Relay
 
 	cancel  context.CancelFunc
 	servers []*http.Server
@@ -446,6 +467,9 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 	if err := cfg.checkNet(); err != nil {
 		return nil, err
 	}
+	if err := cfg.checkShape(); err != nil {
+		return nil, err
+	}
 	now := time.Now
 	if cfg.Now != nil {
 		now = cfg.Now
@@ -521,6 +545,12 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 		s.Close()
 		return nil, err
 	}
+	if cfg.Shape && s.Net == nil {
+		if s.SpeedURL, err = s.startShape(ctx, cfg, s.SpeedURL, log.With("lab", "wan-relay")); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	if s.DNS, err = s.startDNS(ctx, map[string]string{diagnostics.DefaultDNSName: "100.64.0.80"}, log.With("lab", "dns")); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("testlab: %w", err)
@@ -559,9 +589,21 @@ func Start(ctx context.Context, cfg Config) (*Site, error) {
 		}
 	}
 	s.connectIPTV()
-	if s.Net != nil {
+	switch {
+	case s.Net != nil:
+		s.wan.followed = true
 		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.followWAN(ctx, log.With("lab", "netsite")) }()
+		go func() {
+			defer s.wg.Done()
+			s.followWAN(ctx, log.With("lab", "netsite"), "gateway namespace", s.Net.SetWANUp)
+		}()
+	case s.relay != nil:
+		s.wan.followed = true
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.followWAN(ctx, log.With("lab", "wan-relay"), "WAN relay", func(up bool) error { s.relay.SetUp(up); return nil })
+		}()
 	}
 	return s, nil
 }
@@ -774,6 +816,9 @@ func (s *Site) Close() {
 	}
 	if s.XT2 != nil {
 		_ = s.XT2.Close()
+	}
+	if s.relay != nil {
+		_ = s.relay.Close()
 	}
 	for _, srv := range s.servers {
 		_ = srv.Shutdown(ctx)

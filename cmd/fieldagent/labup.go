@@ -37,6 +37,10 @@ type labUpOptions struct {
 	// Netns runs the site in network namespaces named after Name
 	// (testlab.Config.Net): the agent runs in the laptop's.
 	Netns bool
+	// Shape puts a loopback lab's speed server behind the gateway's WAN
+	// (testlab.Config.Shape): a relay shaped to the package, up only
+	// while the gateway's WAN is connected. --netns shapes with tc tbf.
+	Shape bool
 	// Devices, if positive, also runs that many simulated e8 gateways
 	// (testlab/fleet) informing the same ACS, for remote-support and load
 	// tests.
@@ -81,6 +85,12 @@ while its simulated WAN is connected, shaped to the order's package with
 tc tbf. 'lab fault' runs on the host as before. The namespaces go away
 on exit; 'lab clean' removes those of a lab that crashed.
 
+Without root, --shape gives the loopback lab the same dependence: the
+speed server sits behind a userspace relay that stands for the gateway's
+WAN, shaped to the order's package (a tenth of it up), which refuses and
+cuts connections unless the simulated gateway's WAN is connected. With
+--netns it is not needed: the gateway namespace shapes with tc tbf.
+
 A scenario file:
 
   name: repair
@@ -104,6 +114,9 @@ A scenario file:
   fieldagent lab up repair
   fieldagent lab up xt2 --name xt2lab
   fieldagent lab up ./weak-light.yaml --acs-url http://127.0.0.1:7600/
+
+  # On loopback, the speed test through the gateway's WAN at the package rate
+  fieldagent lab up --shape
 
   # Addresses as one JSON document (no secrets)
   fieldagent lab up --output json
@@ -129,6 +142,7 @@ A scenario file:
 	cmd.Flags().IntVar(&opts.Devices, "devices", 0, "also run N simulated e8 gateways (serials FLT…) informing the same ACS, for load tests (1,000 take about 320 MB)")
 	cmd.Flags().DurationVar(&opts.Periodic, "periodic-inform", 0, "with --devices: the gateways' periodic inform interval (e.g. 5m; 0: none)")
 	cmd.Flags().BoolVar(&opts.Netns, "netns", false, "run the site in network namespaces named after --name (root): the agent runs in the laptop's, behind the simulated gateway")
+	cmd.Flags().BoolVar(&opts.Shape, "shape", false, "on loopback: put the speed server behind the gateway's WAN, shaped to the package and reachable only while the WAN is connected (--netns shapes with tc tbf instead)")
 	return cmd
 }
 
@@ -176,6 +190,10 @@ type labUpResult struct {
 	ConfigPath string `json:"config_path"`
 	StatePath  string `json:"state_path"`
 	Run        string `json:"run"`
+
+	// SpeedShaped says the speed server is behind the gateway's WAN,
+	// shaped to the package (--shape, or --netns).
+	SpeedShaped bool `json:"speed_shaped,omitempty"`
 }
 
 type labUpFleet struct {
@@ -212,6 +230,8 @@ func runLabUp(ctx context.Context, opts *labUpOptions) error {
 		return &usageError{errors.New("--devices runs on loopback: leave out --netns")}
 	case opts.Periodic < 0:
 		return &usageError{errors.New("--periodic-inform must not be negative")}
+	case opts.Shape && opts.Netns:
+		return &usageError{errors.New("--shape is for a loopback lab: with --netns the WAN is shaped with tc tbf already")}
 	}
 	f := opts.f
 	logger := f.Logger()
@@ -274,7 +294,7 @@ func runLabUp(ctx context.Context, opts *labUpOptions) error {
 		ACSURL: acsURL, ACSUsername: cpeUser, ACSPassword: cpePass,
 		ConnReqUsername: crUser, ConnReqPassword: crPass,
 		Now: f.Now, Logger: logger,
-		Net: labNetOptions(opts),
+		Net: labNetOptions(opts), Shape: opts.Shape,
 	})
 	if err != nil {
 		switch {
@@ -345,6 +365,7 @@ func runLabUp(ctx context.Context, opts *labUpOptions) error {
 		ControlURL: "http://" + ln.Addr().String(), ConfigPath: configPath,
 		Run: fmt.Sprintf("fieldagent --config %s order run %s", shellQuote(configPath), sc.Order),
 	}
+	res.SpeedShaped = opts.Shape || site.Net != nil
 	if fl != nil {
 		res.Fleet = &labUpFleet{Devices: fl.Len(), First: fl.Serial(0), Last: fl.Serial(fl.Len() - 1)}
 	}
@@ -570,7 +591,11 @@ func printLabUp(f *Factory, r *labUpResult) {
 		fmt.Fprintf(tw, "fleet\t%d e8 gateways, serials %s … %s\n", fl.Devices, fl.First, fl.Last)
 	}
 	fmt.Fprintf(tw, "order system\t%s (token in the config)\n", r.OrderSystemURL)
-	fmt.Fprintf(tw, "speed server\t%s\n", r.SpeedURL)
+	if r.SpeedShaped {
+		fmt.Fprintf(tw, "speed server\t%s (behind the gateway's WAN: at the package rate, only while it is connected)\n", r.SpeedURL)
+	} else {
+		fmt.Fprintf(tw, "speed server\t%s\n", r.SpeedURL)
+	}
 	faults := strings.Join(r.Faults, ", ")
 	if faults == "" {
 		faults = "none"
