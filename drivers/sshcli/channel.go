@@ -246,8 +246,7 @@ func (c *Channel) readUntil(ctx context.Context, echo string, confirm bool) (out
 			winStart := len(c.buf) - len(win)
 			nl := bytes.LastIndexByte(win, '\n')
 			if nl >= 0 || winStart == 0 {
-				last := c.lastLine(win)
-				if l := c.p.LevelOf(last); l != nil {
+				if last, l := c.trailingPrompt(c.lastLine(win)); l != nil {
 					out, c.buf = string(c.buf), nil
 					c.prompt, c.level = last, l
 					return out, nil
@@ -274,6 +273,29 @@ func (c *Channel) readUntil(ctx context.Context, echo string, confirm bool) (out
 			}
 			return "", err
 		}
+	}
+}
+
+// trailingPrompt returns the prompt that last is, or ends in when a
+// newline typed ahead (Open's, sent before a slow CLI had printed its
+// first prompt) made the CLI print its prompt twice on one line:
+// "<XT2><XT2>". Only whole prompts are stripped from the front, so an
+// output line that merely ends in something prompt-like is not taken.
+func (c *Channel) trailingPrompt(last string) (string, *platform.Level) {
+	for {
+		if l := c.p.LevelOf(last); l != nil {
+			return last, l
+		}
+		cut := -1
+		for i := 1; i < len(last) && cut < 0; i++ {
+			if (last[i] == '<' || last[i] == '[') && c.p.LevelOf(last[:i]) != nil {
+				cut = i
+			}
+		}
+		if cut < 0 {
+			return last, nil
+		}
+		last = last[cut:]
 	}
 }
 

@@ -443,7 +443,7 @@ func TestSSHDChannel(t *testing.T) {
 	}
 	defer ch.Close()
 	if err := ch.Open(ctx); err != nil {
-		t.Fatalf("Open: %v", err)
+		t.Fatalf("Open: %v\ntranscript so far: %q", err, transcript.String())
 	}
 	if p, l := ch.Prompt(); p != "<XT2>" || l != "user" {
 		t.Errorf("Prompt = %q %q", p, l)
@@ -573,5 +573,31 @@ func TestChannelStalePrompt(t *testing.T) {
 	r, err := ch.SendCommand(ctxFor(t), "display version")
 	if err != nil || r.Output != "XT-2 Business Router\n" {
 		t.Errorf("SendCommand = %q, %v; want the output after the echo", r.Output, err)
+	}
+}
+
+// TestChannelTypeaheadPrompt: a CLI that starts slower than PromptWait gets
+// Open's newline before its first prompt, and answers it with a second
+// prompt on the same line; Open takes the last one.
+func TestChannelTypeaheadPrompt(t *testing.T) {
+	cfg := channelConfig(t, nil, nil)
+	cfg.Platform.PagingOff = ""
+	ch, err := NewChannel(NewRecorded([]byte("\r\n\r\nInfo: The max number of VTY users is 5.\r\n<XT2><XT2>")), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	if err := ch.Open(ctxFor(t)); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if p, l := ch.Prompt(); p != "<XT2>" || l != "user" {
+		t.Errorf("Prompt = %q %q, want <XT2> user", p, l)
+	}
+	// A line that only ends in something prompt-like is not a prompt.
+	if p, l := ch.trailingPrompt("Description: <XT2>"); l != nil {
+		t.Errorf("trailingPrompt took %q from an output line", p)
+	}
+	if p, l := ch.trailingPrompt("[XT2][XT2-GigabitEthernet0/0/1]"); l == nil || p != "[XT2-GigabitEthernet0/0/1]" {
+		t.Errorf("trailingPrompt = %q %v, want the interface view", p, l)
 	}
 }
