@@ -58,6 +58,8 @@ type Config struct {
 	IPTV IPTV `yaml:"iptv"`
 	// XT2 says how to reach the customer's XT-2 business router.
 	XT2 XT2 `yaml:"xt2"`
+	// Serve configures `fieldagent serve`, the remote-support daemon.
+	Serve Serve `yaml:"serve"`
 }
 
 // IPTV configures IPTV services.
@@ -201,6 +203,11 @@ func Default() Config {
 		},
 		Diag: Diag{
 			SpeedDuration: 10 * time.Second,
+		},
+		Serve: Serve{
+			APIListen:       DefaultServeAPIListen,
+			Concurrency:     DefaultServeConcurrency,
+			ShutdownTimeout: DefaultServeShutdownTimeout,
 		},
 	}
 }
@@ -418,6 +425,12 @@ func setString(v reflect.Value, s string) error {
 			return fmt.Errorf("%q is not a duration (e.g. 30s, 2m)", s)
 		}
 		*p = d
+	case *float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		*p = f
 	case *int:
 		n, err := strconv.Atoi(s)
 		if err != nil {
@@ -532,7 +545,7 @@ func (c *Config) Validate() error {
 	if (c.ACS.TLSCert == "") != (c.ACS.TLSKey == "") {
 		return bad("acs.tls_cert", "tls_cert and tls_key go together: set both for HTTPS, or neither")
 	}
-	return nil
+	return c.Serve.validate()
 }
 
 func checkURL(s string) error {

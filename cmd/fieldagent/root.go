@@ -57,6 +57,7 @@ failed, 2 usage or configuration error, 3 a device or service unreachable.`,
 		newUploadCmd(f, nil),
 		newACSCmd(f),
 		newSpeedCmd(f),
+		newServeCmd(f, nil),
 	)
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
