@@ -269,15 +269,7 @@ func TestOrderReportOffline(t *testing.T) {
 // order arrive fetches the order, records the arrival locally and tells the
 // order system; the next order run counts the visit from it.
 func TestOrderArrive(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	site, err := testlab.Start(ctx, testlab.Config{ACSURL: "http://127.0.0.1:1/", ConnReqUsername: "lab", ConnReqPassword: secret.New("cr")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer site.Close()
-	f, out, _, dir := newTestFactory(t)
-	f.Env = append(f.Env, "FIELDAGENT_ORDER_SYSTEM_URL="+site.OrderSystemURL, "FIELDAGENT_ORDER_SYSTEM_TOKEN="+site.Token.Reveal())
+	site, f, out, dir := orderSystemFactory(t)
 	if err := execute(t, f, "order", "arrive", testlab.SampleOrderID, "--note", "gate code 1234"); err != nil {
 		t.Fatal(err)
 	}
@@ -331,16 +323,8 @@ func TestOrderArrive(t *testing.T) {
 // order accept records the customer's answer locally and tells the order
 // system; it refuses an order the laptop has never seen and a missing name.
 func TestOrderAccept(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	site, err := testlab.Start(ctx, testlab.Config{ACSURL: "http://127.0.0.1:1/", ConnReqUsername: "lab", ConnReqPassword: secret.New("cr")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer site.Close()
-	f, out, _, dir := newTestFactory(t)
-	f.Env = append(f.Env, "FIELDAGENT_ORDER_SYSTEM_URL="+site.OrderSystemURL, "FIELDAGENT_ORDER_SYSTEM_TOKEN="+site.Token.Reveal())
-	err = execute(t, f, "order", "accept", testlab.SampleOrderID, "--name", "张伟")
+	site, f, out, dir := orderSystemFactory(t)
+	err := execute(t, f, "order", "accept", testlab.SampleOrderID, "--name", "张伟")
 	if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), "not in the local store") {
 		t.Errorf("accept of an unknown order: %v (exit %d), want a usage error that says so", err, code)
 	}
@@ -379,16 +363,8 @@ func TestOrderAccept(t *testing.T) {
 // order event records the visit standard's other human steps and refuses
 // an event it does not know.
 func TestOrderEvent(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	site, err := testlab.Start(ctx, testlab.Config{ACSURL: "http://127.0.0.1:1/", ConnReqUsername: "lab", ConnReqPassword: secret.New("cr")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer site.Close()
-	f, out, _, _ := newTestFactory(t)
-	f.Env = append(f.Env, "FIELDAGENT_ORDER_SYSTEM_URL="+site.OrderSystemURL, "FIELDAGENT_ORDER_SYSTEM_TOKEN="+site.Token.Reveal())
-	err = execute(t, f, "order", "event", testlab.SampleOrderID, "arrived")
+	site, f, out, _ := orderSystemFactory(t)
+	err := execute(t, f, "order", "event", testlab.SampleOrderID, "arrived")
 	if code := exitCode(err); code != exitUsage || !strings.Contains(err.Error(), "not one of accepted, appointment_confirmed, cleaned_up") {
 		t.Errorf("unknown event: %v (exit %d)", err, code)
 	}
@@ -407,4 +383,20 @@ func TestOrderEvent(t *testing.T) {
 	if strings.Join(got, ",") != "appointment_confirmed/note appointment_confirmed,cleaned_up/note cleaned_up" {
 		t.Errorf("order system events %v", got)
 	}
+}
+
+// orderSystemFactory starts a lab site (its devices informing nowhere) and
+// returns a factory whose config reaches its order system.
+func orderSystemFactory(t *testing.T) (*testlab.Site, *Factory, *bytes.Buffer, string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	site, err := testlab.Start(ctx, testlab.Config{ACSURL: "http://127.0.0.1:1/", ConnReqUsername: "lab", ConnReqPassword: secret.New("cr")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(site.Close)
+	f, out, _, dir := newTestFactory(t)
+	f.Env = append(f.Env, "FIELDAGENT_ORDER_SYSTEM_URL="+site.OrderSystemURL, "FIELDAGENT_ORDER_SYSTEM_TOKEN="+site.Token.Reveal())
+	return site, f, out, dir
 }

@@ -174,11 +174,11 @@ func TestNewConfigErrors(t *testing.T) {
 	}
 }
 
-// TestRetryAndCoalesce runs the engine against a fake ACS that fails the
-// first Inform, then checks that the engine retries and that a burst of
-// connection requests leads to sessions without piling up.
-func TestRetryAndCoalesce(t *testing.T) {
-	var informs atomic.Int32
+// failFirstInformACS is a fake ACS that answers the first Inform with 503
+// and every later one with an InformResponse; it counts the Informs.
+func failFirstInformACS(t *testing.T) (*atomic.Int32, *httptest.Server) {
+	t.Helper()
+	informs := new(atomic.Int32)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body [1]byte
 		if n, _ := r.Body.Read(body[:]); n == 0 {
@@ -192,7 +192,15 @@ func TestRetryAndCoalesce(t *testing.T) {
 		data, _ := cwmp.Encode(&cwmp.Envelope{Body: &cwmp.InformResponse{MaxEnvelopes: 1}})
 		_, _ = w.Write(data)
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return informs, srv
+}
+
+// TestRetryAndCoalesce runs the engine against a fake ACS that fails the
+// first Inform, then checks that the engine retries and that a burst of
+// connection requests leads to sessions without piling up.
+func TestRetryAndCoalesce(t *testing.T) {
+	informs, srv := failFirstInformACS(t)
 	e, err := New(Config{ACSURL: srv.URL, ConnReqAddr: "127.0.0.1:0", RetryBase: time.Millisecond}, testTree())
 	if err != nil {
 		t.Fatal(err)
@@ -283,21 +291,7 @@ func TestAddInstanceClearTable(t *testing.T) {
 // (here an hour) before retrying, but a connection request — the ACS is
 // back — starts a session at once.
 func TestConnectionRequestEndsRetryWait(t *testing.T) {
-	var informs atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body [1]byte
-		if n, _ := r.Body.Read(body[:]); n == 0 {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		if informs.Add(1) == 1 {
-			http.Error(w, "restarting", http.StatusServiceUnavailable)
-			return
-		}
-		data, _ := cwmp.Encode(&cwmp.Envelope{Body: &cwmp.InformResponse{MaxEnvelopes: 1}})
-		_, _ = w.Write(data)
-	}))
-	defer srv.Close()
+	informs, srv := failFirstInformACS(t)
 	e, err := New(Config{ACSURL: srv.URL, ConnReqAddr: "127.0.0.1:0", RetryBase: time.Hour}, testTree())
 	if err != nil {
 		t.Fatal(err)
