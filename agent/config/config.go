@@ -60,6 +60,8 @@ type Config struct {
 	XT2 XT2 `yaml:"xt2"`
 	// Serve configures `fieldagent serve`, the remote-support daemon.
 	Serve Serve `yaml:"serve"`
+	// Remote points the CLI at a remote `fieldagent serve` (--server).
+	Remote Remote `yaml:"remote"`
 }
 
 // IPTV configures IPTV services.
@@ -110,8 +112,22 @@ type OrderSystem struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
-// ACS configures the embedded ACS.
+// ACS configures the ACS: the embedded one, or the operator's GenieACS
+// reached through its NBI.
 type ACS struct {
+	// Kind is "embedded" (the default) or "genieacs": the device, diag and
+	// fleet commands then reach gateways through GenieACS's NBI.
+	Kind string `yaml:"kind"`
+	// NBIURL is GenieACS's northbound API, e.g. http://genieacs.example:7557.
+	NBIURL string `yaml:"nbi_url"`
+	// NBIUsername and NBIPassword, if the password is set, authenticate to
+	// the NBI with HTTP Basic (GenieACS's NBI has none of its own; a reverse
+	// proxy usually adds it).
+	NBIUsername string        `yaml:"nbi_username"`
+	NBIPassword secret.Secret `yaml:"nbi_password"`
+	// NBITimeout bounds each NBI request and the device session a task
+	// with a connection request waits for (0: 30s).
+	NBITimeout time.Duration `yaml:"nbi_timeout"`
 	// Listen is the address the ACS listens on for CWMP sessions.
 	Listen string `yaml:"listen"`
 	// ConnectionRequestUsername and ConnectionRequestPassword authenticate
@@ -544,6 +560,12 @@ func (c *Config) Validate() error {
 	}
 	if (c.ACS.TLSCert == "") != (c.ACS.TLSKey == "") {
 		return bad("acs.tls_cert", "tls_cert and tls_key go together: set both for HTTPS, or neither")
+	}
+	if err := c.ACS.validateKind(); err != nil {
+		return err
+	}
+	if err := c.Remote.validate(); err != nil {
+		return err
 	}
 	return c.Serve.validate()
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"fieldagent/agent/secret"
 	"fieldagent/agent/server"
@@ -24,6 +26,8 @@ type deviceOptions struct {
 	Next   bool
 	DL     server.DownloadRequest
 	DLPass string
+	// filters, on device list, returns the search flags given.
+	filters func() url.Values
 }
 
 // apiClient builds the device API client from the configuration.
@@ -67,7 +71,26 @@ func newDeviceAPICmds(f *Factory) []*cobra.Command {
 	}
 	return []*cobra.Command{
 		mk("list", "List the devices that have informed the ACS",
-			"  fieldagent device list\n  fieldagent device list --output json", cobra.NoArgs, nil),
+			"  fieldagent device list\n  fieldagent device list --output json\n  # remote support: search the serve daemon's devices\n  fieldagent --server https://support.example:7550 device list --loid 12345678901 --online",
+			cobra.NoArgs, func(c *cobra.Command, o *deviceOptions) {
+				fl := c.Flags()
+				for _, name := range []string{"serial", "model", "q", "loid", "account", "seen-since", "limit", "offset"} {
+					usage := map[string]string{
+						"serial": "with --server: this serial number", "model": "with --server: this model or product class",
+						"q": "with --server: text in the ID, serial, model or manufacturer", "loid": "with --server: the gateway's LOID (matched, never shown)",
+						"account":    "with --server: the customer account of an order that installed the device",
+						"seen-since": "with --server: informed within this duration (24h) or since this RFC 3339 time",
+						"limit":      "with --server: at most this many devices", "offset": "with --server: skip this many (paging)",
+					}[name]
+					fl.String(name, "", usage)
+				}
+				fl.String("online", "", "with --server: true or false")
+				o.filters = func() url.Values {
+					q := url.Values{}
+					fl.Visit(func(f *pflag.Flag) { q.Set(strings.ReplaceAll(f.Name, "-", "_"), f.Value.String()) })
+					return q
+				}
+			}),
 		mk("show ID", "Show a device and the parameters of its last Inform",
 			"  fieldagent device show 00D0D0-F650-ZTEG1A2B3C4D", cobra.ExactArgs(1), nil),
 		mk("get ID NAME...", "Read parameter values (a name ending in '.' reads a whole subtree)",
@@ -130,6 +153,24 @@ func parseSet(arg string) (server.Parameter, error) {
 
 func runDevice(ctx context.Context, o *deviceOptions) error {
 	f := o.f
+	var filters url.Values
+	if o.filters != nil {
+		filters = o.filters()
+	}
+	if rc, err := remoteClient(f); err != nil {
+		return err
+	} else if rc != nil {
+		switch o.Op {
+		case "list":
+			return remoteDeviceList(ctx, f, rc, filters)
+		case "show":
+			return remoteDeviceShow(ctx, f, rc, o.ID)
+		}
+		return &usageError{fmt.Errorf("device %s is not offered through --server: the remote API runs diagnoses (diag run --device) and the fixes of `device act`; changing parameters one by one stays with the site's ACS", o.Op)}
+	}
+	if len(filters) > 0 {
+		return &usageError{errors.New("the search flags of device list need --server (the serve daemon's registry); without it, device list shows every device of the local ACS")}
+	}
 	c, err := apiClient(f)
 	if err != nil {
 		return err

@@ -46,6 +46,9 @@ type diagRunOptions struct {
 	IPTV         string
 	Order        string
 	lineOnly     bool // diag line: the gateway's status only
+	// Device and Probes are for a remote diagnosis (--server).
+	Device string
+	Probes []string
 }
 
 func newDiagRunCmd(f *Factory, runF func(context.Context, *diagRunOptions) error) *cobra.Command {
@@ -73,7 +76,9 @@ informed.`,
 		Example: `  fieldagent diag run --access gpon --package 300/30 --speed-url http://speed.example:8080/
   fieldagent diag run --serial ZTEG1A2B3C4D --dns 192.168.1.1 --dns 223.5.5.5 --ping 192.168.1.1
   fieldagent diag run --no-gateway --interface eth0 --http https://www.189.cn/ --output json
-  fieldagent diag run --lang zh`,
+  fieldagent diag run --lang zh
+  # remote support: the serve daemon diagnoses the device through its ACS
+  fieldagent --server https://support.example:7550 diag run --device 00D0D0-F650-ZTEG1A2B3C4D`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -100,6 +105,8 @@ informed.`,
 	fl.StringVar(&opts.IPTV, "iptv", "", "IPTV channel GROUP:PORT to join from the laptop (cabled to the set-top box's port)")
 	fl.Int64Var(&opts.GatewayBytes, "gateway-bytes", 0, "size of the gateway's own download test (default: about 4 s at the package rate)")
 	fl.BoolVar(&opts.LaptopOnWiFi, "wifi", false, "the laptop is on the gateway's Wi-Fi (default: read from --interface)")
+	fl.StringVar(&opts.Device, "device", "", "with --server: the device (ID or serial) the remote server diagnoses through its ACS")
+	fl.StringSliceVar(&opts.Probes, "probe", nil, "with --server: run only these probes (e.g. line,wan); default all")
 	return cmd
 }
 
@@ -152,6 +159,14 @@ func (p packageFlag) Set(s string) error {
 }
 
 func runDiagRun(ctx context.Context, opts *diagRunOptions) error {
+	if c, err := remoteClient(opts.f); err != nil {
+		return err
+	} else if c != nil {
+		return remoteDiagnose(ctx, opts, c)
+	}
+	if opts.Device != "" || len(opts.Probes) > 0 {
+		return &usageError{errors.New("--device and --probe diagnose through a remote server: add --server URL (on site, diag run waits for the gateway's Inform; pick it with --serial)")}
+	}
 	f := opts.f
 	cfg := f.Config()
 	lang := verdict.Lang(opts.Lang)

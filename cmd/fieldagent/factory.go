@@ -48,6 +48,7 @@ type globalOptions struct {
 	LogLevel   string
 	LogFormat  string
 	Output     string
+	Server     string
 }
 
 // Config returns the loaded configuration; valid after the root command's
@@ -84,7 +85,7 @@ func (f *Factory) load(flagChanged func(string) bool) error {
 		return &usageError{err}
 	}
 	f.logLevelFlag = flagChanged("log-level")
-	for flag, key := range map[string]string{"log-level": "log_level", "log-format": "log_format", "output": "output"} {
+	for flag, key := range map[string]string{"log-level": "log_level", "log-format": "log_format", "output": "output", "server": "remote.server"} {
 		if !flagChanged(flag) {
 			continue
 		}
@@ -96,6 +97,8 @@ func (f *Factory) load(flagChanged func(string) bool) error {
 			v = f.global.LogFormat
 		case "output":
 			v = f.global.Output
+		case "server":
+			v = f.global.Server
 		}
 		if err := cfg.Set(key, v); err != nil {
 			return &usageError{err}

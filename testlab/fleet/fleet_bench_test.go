@@ -7,8 +7,6 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"slices"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -43,28 +41,12 @@ func BenchmarkFleet1000(b *testing.B) {
 	if testing.Short() {
 		b.Skip("1,000 gateways")
 	}
-	raiseFileLimit(b, 4*n+512)
+	if err := fleet.RaiseFileLimit(4*n + 512); err != nil {
+		b.Skip(err)
+	}
 	for b.Loop() {
 		benchFleet(b, n, probes)
 	}
-}
-
-func raiseFileLimit(b *testing.B, need uint64) {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		b.Fatal(err)
-	}
-	if rl.Cur >= need {
-		return
-	}
-	rl.Cur = min(need, rl.Max)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		b.Fatalf("raising RLIMIT_NOFILE to %d: %v", rl.Cur, err)
-	}
-	if rl.Cur < need {
-		b.Skipf("RLIMIT_NOFILE hard limit %d is below the %d file descriptors needed: raise ulimit -Hn", rl.Max, need)
-	}
-	b.Logf("raised RLIMIT_NOFILE to %d", rl.Cur)
 }
 
 func benchFleet(b *testing.B, n, probes int) {
@@ -79,7 +61,7 @@ func benchFleet(b *testing.B, n, probes int) {
 	srv.Start()
 	defer srv.Close()
 
-	var failures failureCounter
+	var failures fleet.SessionFailures
 	heap0, sys0 := memory()
 	g0 := runtime.NumGoroutine()
 
@@ -134,7 +116,7 @@ func benchFleet(b *testing.B, n, probes int) {
 	b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/device")
 	b.ReportMetric(float64(n)/wave.Seconds(), "informs/s")
 	b.ReportMetric(ms(startup), "start-ms")
-	b.ReportMetric(float64(failures.n.Load()), "failed-sessions")
+	b.ReportMetric(float64(failures.Count()), "failed-sessions")
 	b.ReportMetric(ms(rtt[len(rtt)*50/100-1]), "cr-p50-ms")
 	b.ReportMetric(ms(rtt[len(rtt)*99/100-1]), "cr-p99-ms")
 }
@@ -160,20 +142,6 @@ func steadyGoroutines() int {
 		}
 	}
 	return last
-}
-
-// failureCounter is a slog.Handler that counts the gateways' failed CWMP
-// sessions (each is retried after 5 s, which shows in informs/s).
-type failureCounter struct{ n atomic.Int64 }
-
-func (c *failureCounter) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
-func (c *failureCounter) WithAttrs([]slog.Attr) slog.Handler           { return c }
-func (c *failureCounter) WithGroup(string) slog.Handler                { return c }
-func (c *failureCounter) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == "CWMP session failed" {
-		c.n.Add(1)
-	}
-	return nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
