@@ -112,6 +112,10 @@ type Config struct {
 	RegistryTimeout time.Duration
 	// EventBuffer is the channel capacity of each Subscribe; 0 means 64.
 	EventBuffer int
+	// Observer, if non-nil, is told of every session's start and end, CPE
+	// faults and connection requests (see SessionObserver); nil observes
+	// nothing.
+	Observer SessionObserver
 }
 
 // Device is what the ACS knows of a CPE from its Informs. It marshals to
@@ -210,6 +214,7 @@ type session struct {
 	lost       *time.Timer // ConnLostGrace running after the connection closed
 	ns         string
 	authUser   string
+	started    time.Time // for Observer's session durations (monotonic)
 	lastSeen   time.Time
 	inflight   *task
 	seq        int
@@ -270,6 +275,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.EventBuffer <= 0 {
 		cfg.EventBuffer = 64
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	client := cfg.HTTPClient
 	if client == nil {
@@ -508,7 +516,9 @@ func (s *Server) Do(ctx context.Context, deviceID string, req cwmp.Message) (cwm
 	s.mu.Unlock()
 
 	if startCR {
+		crStart := time.Now()
 		err := s.connectionRequest(ctx, deviceID, crURL, crUser, crPass)
+		s.cfg.Observer.ConnectionRequest(deviceID, time.Since(crStart), err)
 		s.mu.Lock()
 		d.crPending = false
 		if err != nil && d.session == nil {
@@ -714,6 +724,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if t := sess.inflight; t != nil {
 		sess.inflight = nil
+		if f, ok := env.Body.(*cwmp.Fault); ok {
+			s.cfg.Observer.Fault(sess.dev.dev.ID, t.req.MethodName(), f.Code)
+		}
 		s.learnCredentials(sess.dev, t.req, env.Body)
 		t.finish(Result{Response: env.Body})
 	} else {
@@ -731,10 +744,16 @@ func (s *Server) cpeRequest(sess *session, m cwmp.Message) cwmp.Message {
 	switch m := m.(type) {
 	case *cwmp.TransferComplete:
 		s.log.Info("transfer complete", "device", d.dev.ID, "command_key", m.CommandKey, "fault_code", m.FaultStruct.FaultCode)
+		if m.FaultStruct.FaultCode != 0 {
+			s.cfg.Observer.Fault(d.dev.ID, m.MethodName(), m.FaultStruct.FaultCode)
+		}
 		s.recordTransfer(d, *m)
 		return &cwmp.TransferCompleteResponse{}
 	case *cwmp.AutonomousTransferComplete:
 		s.log.Info("autonomous transfer complete", "device", d.dev.ID, "file_type", m.FileType, "fault_code", m.FaultStruct.FaultCode)
+		if m.FaultStruct.FaultCode != 0 {
+			s.cfg.Observer.Fault(d.dev.ID, m.MethodName(), m.FaultStruct.FaultCode)
+		}
 		s.recordTransfer(d, cwmp.TransferComplete{FaultStruct: m.FaultStruct, StartTime: m.StartTime, CompleteTime: m.CompleteTime})
 		return &cwmp.AutonomousTransferCompleteResponse{}
 	case *cwmp.RequestDownload:
@@ -889,6 +908,13 @@ func (s *Server) endSession(sess *session, why error) {
 		sess.lost.Stop()
 		sess.lost = nil
 	}
+	if s.sessions[sess.id] == sess { // tell the Observer once per session
+		var outcome error
+		if why != errSessionDone {
+			outcome = why
+		}
+		s.cfg.Observer.SessionEnded(sess.dev.dev.ID, time.Since(sess.started), outcome)
+	}
 	delete(s.sessions, sess.id)
 	if sess.dev.session == sess {
 		sess.dev.session = nil
@@ -1000,10 +1026,11 @@ func (s *Server) serveInform(w http.ResponseWriter, r *http.Request, env *cwmp.E
 		LastEvents: events, Events: history, Params: params, RemoteAddr: r.RemoteAddr, Namespace: env.Namespace,
 		AuthUsername: authUser, ConnectionRequestUsername: crUser, ConnectionRequestPassword: crPass,
 	}
-	sess := &session{id: newID(), dev: d, remote: r.RemoteAddr, ns: env.Namespace, lastSeen: now, authUser: authUser}
+	sess := &session{id: newID(), dev: d, remote: r.RemoteAddr, ns: env.Namespace, started: time.Now(), lastSeen: now, authUser: authUser}
 	sess.timer = time.AfterFunc(s.cfg.SessionTimeout, func() { s.expire(sess) })
 	s.sessions[sess.id] = sess
 	d.session = sess
+	s.cfg.Observer.SessionStarted(id)
 	s.broadcast()
 	s.markDirty(id)
 	s.publish(id, in.Event, now, params)
@@ -1083,7 +1110,7 @@ func (s *Server) next(w http.ResponseWriter, r *http.Request, sess *session) {
 			return
 		}
 		if hold == nil {
-			s.endSession(sess, errors.New("session ended"))
+			s.endSession(sess, errSessionDone)
 			s.mu.Unlock()
 			w.WriteHeader(http.StatusNoContent)
 			return
