@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,6 +100,64 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress, if set, is told when a probe starts (res nil) and ends.
 	Progress func(probe, target string, res *diagnostics.Result)
+	// Probes, if not empty, runs only the probes it names (see Selects);
+	// empty runs every probe the site allows.
+	Probes []string
+}
+
+// ErrNoProbe means Options.Probes selects none of the probes the site
+// allows; the error lists those it does.
+var ErrNoProbe = errors.New("none of the selected probes applies to this site")
+
+// ProbeNames are the names Options.Probes accepts, beside any
+// "gateway_"-prefixed name of a Site.GatewayTests probe: the probes Run
+// runs, the families "speed" (speed_download, speed_upload and the
+// gateway's download and upload tests) and "gateway" (every gateway
+// test), and the aliases "wan", "optical" and "dsl" of "line" (the line
+// probe reads the WAN, optical and DSL status together).
+func ProbeNames() []string {
+	return []string{"line", "wan", "optical", "dsl", "lan", "gateway", "ping", "dns", "http", "speed",
+		"speed_download", "speed_upload", "iptv", "iptv_config", "xt2", "stb"}
+}
+
+// ValidProbe reports whether Options.Probes accepts name (ProbeNames, or a
+// gateway test's "gateway_…" name).
+func ValidProbe(name string) bool {
+	return slices.Contains(ProbeNames(), name) || (strings.HasPrefix(name, "gateway_") && len(name) > len("gateway_"))
+}
+
+// patterns is what a selected name stands for: a probe matches a pattern
+// when its name is the pattern or starts with the pattern and "_".
+func patterns(name string) []string {
+	switch name {
+	case "wan", "optical", "dsl":
+		return []string{"line"}
+	case "speed":
+		return []string{"speed", "gateway_download", "gateway_upload"}
+	case "ping":
+		return []string{"ping", "gateway_ping"}
+	}
+	return []string{name}
+}
+
+// Selects reports whether a selection (Options.Probes) runs the probe
+// called probe: an empty selection runs everything; a name selects the
+// probe of that name and its family (probe names that continue with "_":
+// "iptv" selects iptv_config, "gateway" every gateway test), "ping" also
+// the gateway's ping, "speed" also the gateway's transfer tests, and
+// "wan", "optical" and "dsl" the line probe.
+func Selects(selection []string, probe string) bool {
+	if len(selection) == 0 {
+		return true
+	}
+	for _, s := range selection {
+		for _, p := range patterns(s) {
+			if probe == p || strings.HasPrefix(probe, p+"_") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Outcome is what Run measured and concluded.
@@ -117,7 +176,8 @@ type step struct {
 
 // Run runs every probe the site allows, in a fixed order (line first, so a
 // dead line explains the rest), and evaluates the readings. It returns an
-// error only when ctx ended; probe failures are in the Outcome.
+// error only when ctx ended, or when Options.Probes selects none of the
+// site's probes (ErrNoProbe); probe failures are in the Outcome.
 func Run(ctx context.Context, site Site, o Options) (Outcome, error) {
 	logger := o.Logger
 	if logger == nil {
@@ -134,7 +194,7 @@ func Run(ctx context.Context, site Site, o Options) (Outcome, error) {
 			OnFacts: func(f map[string]string) { maps.Copy(facts, f) }}
 		steps = append(steps, step{"line", "gateway", line.Probe(site.Gateway, lo), timeout})
 	}
-	if site.LANInterface != "" {
+	if site.LANInterface != "" && Selects(o.Probes, "lan") {
 		lease := line.LocalLease(site.LANInterface)
 		maps.Copy(facts, lease.Facts)
 		steps = append(steps, step{"lan", site.LANInterface, func(context.Context, string, prometheus.Registerer, *slog.Logger) ([]diagnostics.Reading, error) {
@@ -198,6 +258,19 @@ func Run(ctx context.Context, site Site, o Options) (Outcome, error) {
 			}
 			return res.Readings, nil
 		}, window + timeout})
+	}
+
+	if len(o.Probes) > 0 {
+		all := steps
+		steps = slices.DeleteFunc(slices.Clone(steps), func(s step) bool { return !Selects(o.Probes, s.name) })
+		if len(steps) == 0 {
+			names := make([]string, 0, len(all))
+			for _, s := range all {
+				names = append(names, s.name)
+			}
+			return Outcome{Facts: facts}, fmt.Errorf("%w: selected %s; the site has %s", ErrNoProbe,
+				strings.Join(o.Probes, ", "), strings.Join(slices.Compact(names), ", "))
+		}
 	}
 
 	var out Outcome

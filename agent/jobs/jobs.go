@@ -2,8 +2,9 @@
 // one device, or of a fleet — as jobs recorded in the local store.
 //
 // A job runs one function per device, at most Runner.Concurrency devices at
-// once across all the runner's jobs. Each device's result is stored as soon
-// as it finishes, with the job's counts, in one transaction; the job is
+// once across all the runner's jobs, and at most its own
+// SubmitOptions.Limit. Each device's result is stored as soon as it
+// finishes, with the job's counts, in one transaction; the job is
 // finished (done, failed or cancelled) in one more. Progress is published as
 // Events to subscribers, and SSEHandler serves them as Server-Sent Events.
 //
@@ -223,10 +224,25 @@ func newJobID() string {
 	return "job-" + hex.EncodeToString(b[:])
 }
 
-// Submit stores a new job of a kind over devices and starts it; it returns
+// SubmitOptions are a job's optional settings (SubmitWith).
+type SubmitOptions struct {
+	// Limit, if positive, caps how many of this job's devices run at
+	// once: the job holds at most Limit of the runner's Concurrency slots,
+	// and a device waiting for the job's limit holds none, so the other
+	// jobs keep the rest. Zero or less means only the runner's limit.
+	Limit int
+}
+
+// Submit is SubmitWith with the zero SubmitOptions.
+func (r *Runner) Submit(ctx context.Context, kind, createdBy string, devices []string, params any, run RunFunc) (string, error) {
+	return r.SubmitWith(ctx, kind, createdBy, devices, params, run, SubmitOptions{})
+}
+
+// SubmitWith stores a new job of a kind over devices and starts it; it returns
 // the job's ID at once. run is called once per device, in the order given,
-// with at most Concurrency devices running at once; each device's result is
-// stored as it finishes (done, or failed with the error text). The job ends
+// with at most Concurrency devices running at once (and at most opts.Limit
+// of this job's); each device's result is stored as it finishes (done, or
+// failed with the error text). The job ends
 // done when every device has a result, cancelled if it was cancelled first
 // (devices not finished are then recorded cancelled), failed if a result
 // could not be stored. params, if not nil, is stored as JSON with the job.
@@ -235,7 +251,7 @@ func newJobID() string {
 // it ends, Cancel or Shutdown. Device IDs must be non-empty and distinct
 // (else an error wrapping store.ErrInvalidArgument); after Shutdown, Submit
 // returns ErrShuttingDown.
-func (r *Runner) Submit(ctx context.Context, kind, createdBy string, devices []string, params any, run RunFunc) (string, error) {
+func (r *Runner) SubmitWith(ctx context.Context, kind, createdBy string, devices []string, params any, run RunFunc, opts SubmitOptions) (string, error) {
 	if run == nil {
 		return "", fmt.Errorf("jobs: submit %s job: %w: no run function", kind, store.ErrInvalidArgument)
 	}
@@ -272,12 +288,13 @@ func (r *Runner) Submit(ctx context.Context, kind, createdBy string, devices []s
 	r.active[id] = j
 	r.mu.Unlock()
 	r.logger().Info("job submitted", "job", id, "kind", kind, "devices", len(devices), "by", createdBy)
-	go r.run(j, devices, run)
+	go r.run(j, devices, run, opts.Limit)
 	return id, nil
 }
 
-// run runs a job to its end.
-func (r *Runner) run(j *job, devices []string, fn RunFunc) {
+// run runs a job to its end, at most limit of its devices at once (when
+// limit is positive).
+func (r *Runner) run(j *job, devices []string, fn RunFunc, limit int) {
 	defer r.wg.Done()
 	log := r.logger().With("job", j.id)
 	if _, err := withStore(func(ctx context.Context) (struct{}, error) { return struct{}{}, r.Store.StartJob(ctx, j.id) }); err != nil {
@@ -289,16 +306,39 @@ func (r *Runner) run(j *job, devices []string, fn RunFunc) {
 	j.state = store.JobRunning
 	r.mu.Unlock()
 
+	// own holds the job's slots when it has a limit: a device takes one of
+	// its job's slots first, then one of the runner's, so that a job at its
+	// limit does not sit on shared slots that other jobs could use.
+	var own chan struct{}
+	if limit > 0 && limit < len(devices) {
+		own = make(chan struct{}, limit)
+	}
+	release := func() {
+		<-r.sem
+		if own != nil {
+			<-own
+		}
+	}
 	var wg sync.WaitGroup
 loop:
 	for _, d := range devices {
+		if own != nil {
+			select {
+			case <-j.ctx.Done():
+				break loop
+			case own <- struct{}{}:
+			}
+		}
 		select {
 		case <-j.ctx.Done():
+			if own != nil {
+				<-own
+			}
 			break loop
 		case r.sem <- struct{}{}:
 		}
 		if j.ctx.Err() != nil { // both were ready and select chose the slot
-			<-r.sem
+			release()
 			break
 		}
 		r.mu.Lock()
@@ -306,7 +346,7 @@ loop:
 		r.publish(j, Event{Type: EventDeviceStarted, DeviceID: d, State: "running"})
 		r.mu.Unlock()
 		wg.Go(func() {
-			defer func() { <-r.sem }()
+			defer release()
 			r.runDevice(j, d, fn, log)
 		})
 	}
