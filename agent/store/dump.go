@@ -11,7 +11,7 @@ import (
 
 // dumpTables is every table, in the order Dump writes them.
 func dumpTables() []string {
-	return []string{"schema_migrations", "orders", "steps", "readings", "findings", "reports", "outbox", "events", "acs_devices", "order_devices", "jobs", "job_results"}
+	return []string{"schema_migrations", "orders", "steps", "readings", "findings", "reports", "outbox", "events", "acs_devices", "order_devices", "jobs", "job_results", "audit_log"}
 }
 
 // Dump writes every row of every table as text, one row per line:

@@ -255,7 +255,7 @@ func TestUpgradeFromSchema2(t *testing.T) {
 	if err := s.PutOrder(ctx, testOrder("WO-1"), "fetched"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.ExecContext(ctx, `DROP TABLE job_results; DROP TABLE jobs; DELETE FROM schema_migrations WHERE version = 3`); err != nil {
+	if _, err := s.db.ExecContext(ctx, `DROP TABLE audit_log; DROP TABLE job_results; DROP TABLE jobs; DELETE FROM schema_migrations WHERE version >= 3`); err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := s.SchemaVersion(ctx); v != 2 {
@@ -267,8 +267,8 @@ func TestUpgradeFromSchema2(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 3 {
-		t.Fatalf("schema version after upgrade %d, %v; want 3", v, err)
+	if v, err := s.SchemaVersion(ctx); err != nil || v != CurrentSchemaVersion {
+		t.Fatalf("schema version after upgrade %d, %v; want %d", v, err, CurrentSchemaVersion)
 	}
 	if _, state, err := s.GetOrder(ctx, "WO-1"); err != nil || state != "fetched" {
 		t.Errorf("order after upgrade: %q, %v", state, err)

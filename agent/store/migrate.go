@@ -141,11 +141,48 @@ CREATE TABLE job_results (
 	UNIQUE (job_id, device_id)
 );
 `,
+		// 4: the audit log of the changes the remote-support daemon makes
+		// to devices (who, what, when, the relevant values before and
+		// after; never a credential). An entry is written before the
+		// change (outcome started) and finished after it, so a crash
+		// mid-change leaves a trace; a finished entry cannot change and
+		// no entry can be deleted. And an index to find a device's newest
+		// job result (the findings an action fixes).
+		`
+CREATE TABLE audit_log (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	at          TEXT NOT NULL,
+	actor       TEXT NOT NULL,
+	role        TEXT NOT NULL DEFAULT '',
+	device_id   TEXT NOT NULL,
+	action      TEXT NOT NULL,
+	params      TEXT NOT NULL DEFAULT '{}',
+	before      TEXT,
+	after       TEXT,
+	outcome     TEXT NOT NULL CHECK (outcome IN ('started','ok','failed','interrupted')),
+	error       TEXT NOT NULL DEFAULT '',
+	finished_at TEXT
+);
+CREATE INDEX audit_log_at ON audit_log(at);
+CREATE INDEX audit_log_device ON audit_log(device_id, at);
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+	SELECT RAISE(ABORT, 'audit_log is append-only: entries cannot be deleted');
+END;
+CREATE TRIGGER audit_log_final BEFORE UPDATE ON audit_log
+WHEN OLD.outcome <> 'started' OR NEW.id IS NOT OLD.id OR NEW.at IS NOT OLD.at OR NEW.actor IS NOT OLD.actor
+	OR NEW.role IS NOT OLD.role OR NEW.device_id IS NOT OLD.device_id OR NEW.action IS NOT OLD.action
+	OR NEW.params IS NOT OLD.params
+BEGIN
+	SELECT RAISE(ABORT, 'audit_log: a finished entry, and who did what to which device, cannot change');
+END;
+CREATE INDEX job_results_device ON job_results(device_id, finished_at);
+`,
 	}
 }
 
 // CurrentSchemaVersion is the schema version this package writes.
-const CurrentSchemaVersion = 3
+const CurrentSchemaVersion = 4
 
 // migrate applies every migration the database has not seen, each in its
 // own transaction together with its schema_migrations row. Running it again
