@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -68,7 +69,7 @@ func (ru *run) ping(ctx context.Context) (string, error) {
 	if opts.Count == 0 {
 		opts = diagnostics.PingOptions{Count: 5, Interval: 100 * time.Millisecond, Mode: opts.Mode}
 	}
-	rs, err := ru.probe(ctx, StepPing, diagnostics.PingProbe(opts), target)
+	rs, err := ru.probe(ctx, StepPing, pingOnceMore(diagnostics.PingProbe(opts)), target)
 	if errors.Is(err, diagnostics.ErrPingNotPermitted) {
 		// A laptop policy, not a customer fault: say how to enable it.
 		return err.Error(), errSkipped
@@ -77,6 +78,32 @@ func (ru *run) ping(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return summary(rs), nil
+}
+
+// pingSettle is how long pingOnceMore waits before its second try.
+const pingSettle = 2 * time.Second
+
+// pingOnceMore runs p again, once, after pingSettle when every echo was
+// lost: right after a WAN comes up the first echoes can be lost while the
+// gateway's routes and NAT settle, which is not yet a fault.
+func pingOnceMore(p diagnostics.Probe) diagnostics.Probe {
+	return func(ctx context.Context, target string, reg prometheus.Registerer, log *slog.Logger) ([]diagnostics.Reading, error) {
+		rs, err := p(ctx, target, reg, log)
+		if !errors.Is(err, diagnostics.ErrPingLoss) {
+			return rs, err
+		}
+		if log != nil {
+			log.Info("no ping replies just after the WAN came up; trying once more", "target", target, "wait", pingSettle)
+		}
+		t := time.NewTimer(pingSettle)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return rs, err
+		case <-t.C:
+		}
+		return p(ctx, target, prometheus.NewRegistry(), log)
+	}
 }
 
 func (ru *run) speed(ctx context.Context) (string, error) {
