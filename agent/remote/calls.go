@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 
@@ -61,11 +62,13 @@ func (c *Client) Diagnose(ctx context.Context, id string, req DiagnoseRequest) (
 }
 
 // FleetRequest selects the devices of a fleet diagnosis: Devices (IDs or
-// serial numbers) or SerialPrefix.
+// serial numbers), SerialPrefix, or Query.
 type FleetRequest struct {
 	Devices      []string `json:"devices,omitempty"`
 	SerialPrefix string   `json:"serial_prefix,omitempty"`
 	Concurrency  int      `json:"concurrency,omitempty"`
+	// Query is a GenieACS query, for a server whose ACS is GenieACS.
+	Query string `json:"query,omitempty"`
 }
 
 // FleetDiagnose starts a diagnosis of many devices as one job.
@@ -79,5 +82,43 @@ func (c *Client) FleetDiagnose(ctx context.Context, req FleetRequest) (Accepted,
 func (c *Client) Job(ctx context.Context, id string) (server.JobView, error) {
 	var out server.JobView
 	err := c.Do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id), nil, &out)
+	return out, err
+}
+
+// Jobs lists jobs, newest first; q may hold state, kind and limit.
+func (c *Client) Jobs(ctx context.Context, q url.Values) (server.JobList, error) {
+	var out server.JobList
+	path := "/api/v1/jobs"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	err := c.Do(ctx, http.MethodGet, path, nil, &out)
+	return out, err
+}
+
+// CancelJob cancels a running job: its unfinished devices are recorded
+// cancelled, its finished results kept.
+func (c *Client) CancelJob(ctx context.Context, id string) error {
+	return c.Do(ctx, http.MethodPost, "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, nil)
+}
+
+// Actions returns what the device allows and what its latest stored
+// diagnosis proposes (GET /api/v1/devices/{id}/actions), as the server
+// sent it.
+func (c *Client) Actions(ctx context.Context, id string) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := c.Do(ctx, http.MethodGet, "/api/v1/devices/"+url.PathEscape(id)+"/actions", nil, &out)
+	return out, err
+}
+
+// Act applies a fix to a device (POST /api/v1/devices/{id}/actions/{action})
+// and returns how it ended. body holds the action's parameters (nil for
+// none); a LOID or password in it goes to the server only.
+func (c *Client) Act(ctx context.Context, id, action string, body map[string]any) (server.ActionResult, error) {
+	var out server.ActionResult
+	if body == nil {
+		body = map[string]any{}
+	}
+	err := c.do(ctx, max(c.timeout, actionTimeout), http.MethodPost, "/api/v1/devices/"+url.PathEscape(id)+"/actions/"+url.PathEscape(action), body, &out)
 	return out, err
 }

@@ -171,7 +171,15 @@ func (c *Client) request(ctx context.Context, method, path string, body any) (*h
 // Do calls method path with body (JSON, or nil) and decodes a 2xx answer
 // into out (if not nil). Any other status is an *Error.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	return c.do(ctx, c.timeout, method, path, body, out)
+}
+
+// actionTimeout bounds a device action, which the server runs within the
+// request for up to 5 minutes (a reboot).
+const actionTimeout = 6 * time.Minute
+
+func (c *Client) do(ctx context.Context, timeout time.Duration, method, path string, body, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := c.request(ctx, method, path, body)
 	if err != nil {

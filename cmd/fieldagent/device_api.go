@@ -10,7 +10,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"fieldagent/agent/secret"
 	"fieldagent/agent/server"
@@ -61,7 +60,11 @@ func newDeviceAPICmds(f *Factory) []*cobra.Command {
 				if len(args) > 0 {
 					opts.ID, opts.Args = args[0], args[1:]
 				}
-				return apiErr(runDevice(cmd.Context(), opts))
+				err := runDevice(cmd.Context(), opts)
+				if usesGenieACS(f) {
+					return nbiErr(err)
+				}
+				return apiErr(err)
 			},
 		}
 		if setup != nil {
@@ -87,7 +90,11 @@ func newDeviceAPICmds(f *Factory) []*cobra.Command {
 				fl.String("online", "", "with --server: true or false")
 				o.filters = func() url.Values {
 					q := url.Values{}
-					fl.Visit(func(f *pflag.Flag) { q.Set(strings.ReplaceAll(f.Name, "-", "_"), f.Value.String()) })
+					for _, name := range []string{"serial", "model", "q", "loid", "account", "seen-since", "limit", "offset", "online"} {
+						if fl.Changed(name) {
+							q.Set(strings.ReplaceAll(name, "-", "_"), fl.Lookup(name).Value.String())
+						}
+					}
 					return q
 				}
 			}),
@@ -171,10 +178,21 @@ func runDevice(ctx context.Context, o *deviceOptions) error {
 	if len(filters) > 0 {
 		return &usageError{errors.New("the search flags of device list need --server (the serve daemon's registry); without it, device list shows every device of the local ACS")}
 	}
-	c, err := apiClient(f)
-	if err != nil {
-		return err
+	var c deviceAPI
+	if usesGenieACS(f) {
+		nc, err := nbiClient(f)
+		if err != nil {
+			return err
+		}
+		c = nbiDevices{c: nc, filesDir: f.Config().ACS.FilesDir}
+	} else {
+		ac, err := apiClient(f)
+		if err != nil {
+			return err
+		}
+		c = ac
 	}
+	var err error
 	ctx, cancel := context.WithTimeout(ctx, 3*f.Config().Workflow.StepTimeout)
 	defer cancel()
 	out := f.IO.Out

@@ -164,6 +164,9 @@ func runDiagRun(ctx context.Context, opts *diagRunOptions) error {
 	} else if c != nil {
 		return remoteDiagnose(ctx, opts, c)
 	}
+	if usesGenieACS(opts.f) {
+		return runNBIDiagnose(ctx, opts)
+	}
 	if opts.Device != "" || len(opts.Probes) > 0 {
 		return &usageError{errors.New("--device and --probe diagnose through a remote server: add --server URL (on site, diag run waits for the gateway's Inform; pick it with --serial)")}
 	}

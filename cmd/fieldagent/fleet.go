@@ -46,13 +46,22 @@ nothing ('fieldagent job watch ID' follows it again). Each device's end
 prints on stderr as it comes; the summary table (or --output json, the job
 with every result) follows at the end.
 
-Select devices by ID or serial number as arguments, or --serial-prefix.
+Over the operator's GenieACS (acs.kind: genieacs, acs.nbi_url) it runs
+here instead: the devices a --query selects are diagnosed through GenieACS's
+NBI, the job and results kept in the local store. Offline or faulted devices
+are recorded as failed and the run goes on; no task is left queued on
+GenieACS for them.
+
+Select devices by ID or serial number as arguments, --serial-prefix (serve),
+or --query (GenieACS).
 
 Exit status: 0 every device diagnosed and no check failed, 1 a device
 failed or a check failed, 2 usage, 3 the server is unreachable.`,
 		Example: `  fieldagent --server https://support.example:7550 fleet diagnose --serial-prefix ZTEG --concurrency 20
   fieldagent --server https://support.example:7550 fleet diagnose ZTEG1A2B3C4D ZTEG5E6F7A8B --output json
-  fieldagent --server https://support.example:7550 fleet diagnose --serial-prefix ZTEG --detach`,
+  fieldagent --server https://support.example:7550 fleet diagnose --serial-prefix ZTEG --detach
+  # through the operator's GenieACS (acs.kind: genieacs)
+  fieldagent fleet diagnose --query '{"_deviceId._ProductClass":"F650","_tags":{"$ne":"vip"}}' --concurrency 50`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Devices = args
 			if runF != nil {
@@ -64,14 +73,21 @@ failed or a check failed, 2 usage, 3 the server is unreachable.`,
 	fl := cmd.Flags()
 	fl.StringVar(&opts.SerialPrefix, "serial-prefix", "", "every device whose serial number starts with this")
 	fl.IntVar(&opts.Concurrency, "concurrency", 0, "devices diagnosed at once (default: the server's serve.concurrency)")
+	fl.StringVar(&opts.Query, "query", "", "a GenieACS (MongoDB-style) query selecting the devices (acs.kind: genieacs here, or on the --server), e.g. '{\"_deviceId._ProductClass\":\"F650\"}'")
 	fl.BoolVar(&opts.Detach, "detach", false, "print the job ID and return; follow it later with 'job watch ID'")
 	return cmd
 }
 
 func runFleetDiagnose(ctx context.Context, opts *fleetOptions) error {
 	f := opts.f
-	if (len(opts.Devices) == 0) == (opts.SerialPrefix == "") {
-		return &usageError{errors.New("give devices as arguments, or --serial-prefix (not both)")}
+	selections := 0
+	for _, given := range []bool{len(opts.Devices) > 0, opts.SerialPrefix != "", opts.Query != ""} {
+		if given {
+			selections++
+		}
+	}
+	if selections != 1 {
+		return &usageError{errors.New("select the devices one way: as arguments, --serial-prefix (serve), or --query (GenieACS)")}
 	}
 	if opts.Concurrency < 0 {
 		return &usageError{fmt.Errorf("--concurrency %d: give a positive number", opts.Concurrency)}
@@ -81,9 +97,15 @@ func runFleetDiagnose(ctx context.Context, opts *fleetOptions) error {
 		return err
 	}
 	if c == nil {
-		return &usageError{errors.New("fleet diagnose runs on a serve daemon: give --server URL (or remote.server in the config)")}
+		if usesGenieACS(f) {
+			return runNBIFleet(ctx, opts)
+		}
+		return &usageError{errors.New("fleet diagnose runs on a serve daemon (--server URL) or through GenieACS (acs.kind: genieacs with acs.nbi_url)")}
 	}
-	acc, err := c.FleetDiagnose(ctx, remote.FleetRequest{Devices: opts.Devices, SerialPrefix: opts.SerialPrefix, Concurrency: opts.Concurrency})
+	if opts.Query != "" && !json.Valid([]byte(opts.Query)) {
+		return &usageError{fmt.Errorf("--query %q is not JSON: give a GenieACS (MongoDB-style) query", opts.Query)}
+	}
+	acc, err := c.FleetDiagnose(ctx, remote.FleetRequest{Devices: opts.Devices, SerialPrefix: opts.SerialPrefix, Concurrency: opts.Concurrency, Query: opts.Query})
 	if err != nil {
 		return remoteErr(err)
 	}
@@ -176,9 +198,10 @@ func newJobCmd(f *Factory) *cobra.Command {
 	}
 	for _, use := range []string{"show", "watch"} {
 		cmd.AddCommand(&cobra.Command{
-			Use:   use + " ID",
-			Short: map[string]string{"show": "Show a job and its stored results", "watch": "Follow a job's progress until it ends, then show it"}[use],
-			Args:  cobra.ExactArgs(1),
+			Use:     use + " ID",
+			Short:   map[string]string{"show": "Show a job and its stored results", "watch": "Follow a job's progress until it ends, then show it"}[use],
+			Example: "  fieldagent --server https://support.example:7550 job " + use + " job-4f1c…",
+			Args:    cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				c, err := remoteClient(f)
 				if err != nil {
@@ -200,5 +223,58 @@ func newJobCmd(f *Factory) *cobra.Command {
 			},
 		})
 	}
+	var state, kind string
+	var limit int
+	list := &cobra.Command{
+		Use:     "list",
+		Short:   "List the server's jobs, newest first",
+		Example: "  fieldagent --server https://support.example:7550 job list --state running",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := remoteClient(f)
+			if err != nil {
+				return err
+			}
+			if c == nil {
+				return &usageError{errors.New("jobs live on a serve daemon: give --server URL")}
+			}
+			l, err := c.Jobs(cmd.Context(), jobListQuery(state, kind, limit))
+			if err != nil {
+				return remoteErr(err)
+			}
+			if f.jsonOutput() {
+				return f.writeJSON(l)
+			}
+			tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "JOB	KIND	BY	STATE	DONE	FAILED	CREATED")
+			for _, j := range l.Jobs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%d\t%s\n", j.ID, j.Kind, dash(j.CreatedBy), j.State, j.Done, j.Total, j.Failed, fmtTime(j.CreatedAt))
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().StringVar(&state, "state", "", "only jobs in this state: queued, running, done, failed, cancelled, interrupted")
+	list.Flags().StringVar(&kind, "kind", "", "only jobs of this kind: diagnose, fleet_diagnose")
+	list.Flags().IntVar(&limit, "limit", 0, "at most this many (server default 50)")
+	cancelCmd := &cobra.Command{
+		Use:     "cancel ID",
+		Short:   "Cancel a running job: unfinished devices are recorded cancelled, finished results kept",
+		Example: "  fieldagent --server https://support.example:7550 job cancel job-4f1c…",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := remoteClient(f)
+			if err != nil {
+				return err
+			}
+			if c == nil {
+				return &usageError{errors.New("jobs live on a serve daemon: give --server URL")}
+			}
+			if err := c.CancelJob(cmd.Context(), args[0]); err != nil {
+				return remoteErr(err)
+			}
+			return done(f, map[string]any{"job": args[0], "cancelled": true}, "cancelling "+args[0]+"; 'job show "+args[0]+"' shows what finished")
+		},
+	}
+	cmd.AddCommand(list, cancelCmd)
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -29,9 +30,10 @@ func newServeCmd(f *Factory, runF func(context.Context, *serveOptions) error) *c
 		Long: `serve runs one long-lived process for remote support: the TR-069 ACS on
 acs.listen (with its device registry in the store), and the remote-support API
 on serve.api_listen (HTTPS with serve.tls_cert and serve.tls_key) with
-/metrics, /healthz and /readyz. The API lists the devices the ACS knows and
-diagnoses one device or a fleet as jobs whose results are stored and whose
-progress streams as Server-Sent Events (docs/api.md).
+/metrics, /probe (blackbox_exporter style: one device's line, ping or speed
+readings for Prometheus), /healthz and /readyz. The API lists the devices the
+ACS knows and diagnoses one device or a fleet as jobs whose results are stored
+and whose progress streams as Server-Sent Events (docs/api.md).
 
 Callers present bearer tokens listed, hashed, under serve.tokens; make one with
 'fieldagent serve token new'. SIGINT or SIGTERM stops it gracefully: no new
@@ -156,44 +158,93 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	}
 	defer st.Close()
 
-	acsLn, err := net.Listen("tcp", cfg.ACS.Listen)
-	if err != nil {
-		return &codedError{fmt.Errorf("ACS cannot listen on %s (acs.listen): %w", cfg.ACS.Listen, err), exitUnreachable}
+	genie := usesGenieACS(f)
+	var acsLn net.Listener
+	if !genie {
+		acsLn, err = net.Listen("tcp", cfg.ACS.Listen)
+		if err != nil {
+			return &codedError{fmt.Errorf("ACS cannot listen on %s (acs.listen): %w", cfg.ACS.Listen, err), exitUnreachable}
+		}
+		defer acsLn.Close()
 	}
-	defer acsLn.Close()
 	apiLn, err := net.Listen("tcp", cfg.Serve.APIListen)
 	if err != nil {
 		return &codedError{fmt.Errorf("API cannot listen on %s (serve.api_listen): %w", cfg.Serve.APIListen, err), exitUnreachable}
 	}
 	defer apiLn.Close()
 
-	acfg := acsConfig(cfg, logger)
-	acfg.Registry = server.StoreRegistry{Store: st}
-	if acfg.CPEAuth == nil {
-		logger.Warn("CPE authentication is off: any device can inform this ACS (set acs.cpe_password)")
+	// The process's metrics: Go and process collectors, the ACS's
+	// sessions (its Observer), the store's outbox and orders, and the
+	// API's own (NewAPI).
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	acsMetrics, err := server.NewACSMetrics(reg)
+	if err != nil {
+		return err
 	}
-	a := acs.New(acfg)
-	if err := a.Start(ctx); err != nil {
-		return fmt.Errorf("load the device registry: %w", err)
+	if err := reg.Register(server.NewStoreCollector(st, 0, logger.With("component", "metrics"))); err != nil {
+		return fmt.Errorf("register the store metrics: %w", err)
+	}
+
+	apiCfg := server.APIConfig{
+		Store: st, Auth: authn, Metrics: reg,
+		SpeedURL: cfg.Diag.SpeedURL, PingTarget: cfg.Diag.PingTarget, XT2: serveXT2(cfg, logger),
+		StepTimeout: cfg.Workflow.StepTimeout, Logger: logger.With("component", "api"),
+	}
+	mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMetrics()
+	var a *acs.Server
+	if genie {
+		// The operator's GenieACS runs the CWMP sessions; the API reaches
+		// the devices through its NBI.
+		nc, err := nbiClient(f)
+		if err != nil {
+			return err
+		}
+		g := &server.GenieACSDevices{Client: nc, Logger: logger.With("component", "genieacs")}
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err = g.Load(lctx)
+		cancel()
+		if err != nil {
+			return &codedError{fmt.Errorf("acs.kind genieacs: %w", err), exitUnreachable}
+		}
+		go g.Run(mctx)
+		apiCfg.ACS = g
+		logger.Info("devices through GenieACS", "nbi", nc.URL(), "devices", len(g.Devices()))
+	} else {
+		acfg := acsConfig(cfg, logger)
+		acfg.Registry = server.StoreRegistry{Store: st}
+		acfg.Observer = acsMetrics
+		if acfg.CPEAuth == nil {
+			logger.Warn("CPE authentication is off: any device can inform this ACS (set acs.cpe_password)")
+		}
+		a = acs.New(acfg)
+		if err := a.Start(ctx); err != nil {
+			return fmt.Errorf("load the device registry: %w", err)
+		}
+		apiCfg.ACS = a
 	}
 	runner := &jobs.Runner{Store: st, Concurrency: cfg.Serve.Concurrency, Logger: logger.With("component", "jobs")}
 	if _, err := runner.Recover(ctx); err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	api, err := server.NewAPI(server.APIConfig{
-		ACS: a, Store: st, Runner: runner, Auth: authn, Metrics: reg,
-		StepTimeout: cfg.Workflow.StepTimeout, Logger: logger.With("component", "api"),
-	})
+	// A device action cut off by a crash stays in the audit log, marked so.
+	if n, err := st.MarkAuditInterrupted(ctx); err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	} else if n > 0 {
+		logger.Warn("device actions were cut off by the last stop; their audit rows are marked interrupted", "actions", n)
+	}
+	apiCfg.Runner = runner
+	api, err := server.NewAPI(apiCfg)
 	if err != nil {
 		return err
 	}
-	mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopMetrics()
 	go api.Run(mctx)
 
-	acsSrv := &http.Server{Handler: a, ConnState: a.ConnState, ReadHeaderTimeout: 10 * time.Second, TLSConfig: acsTLS}
+	var acsSrv *http.Server
+	if a != nil {
+		acsSrv = &http.Server{Handler: a, ConnState: a.ConnState, ReadHeaderTimeout: 10 * time.Second, TLSConfig: acsTLS}
+	}
 	apiSrv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, TLSConfig: apiTLS}
 	errc := make(chan error, 2)
 	serve := func(s *http.Server, ln net.Listener) {
@@ -207,13 +258,17 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 			errc <- err
 		}
 	}
-	go serve(acsSrv, acsLn)
+	acsAddr := ""
+	if acsSrv != nil {
+		go serve(acsSrv, acsLn)
+		acsAddr = acsLn.Addr().String()
+		logger.Info("ACS listening", "url", schemeOf(acsTLS)+"://"+acsAddr+"/")
+	}
 	go serve(apiSrv, apiLn)
 	api.SetReady()
-	logger.Info("ACS listening", "url", schemeOf(acsTLS)+"://"+acsLn.Addr().String()+"/")
 	logger.Info("remote-support API listening", "url", schemeOf(apiTLS)+"://"+apiLn.Addr().String()+"/api/v1/")
 	if opts.ready != nil {
-		opts.ready(acsLn.Addr().String(), apiLn.Addr().String())
+		opts.ready(acsAddr, apiLn.Addr().String())
 	}
 
 	var runErr error
@@ -237,11 +292,13 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	if err := apiSrv.Shutdown(hctx); err != nil {
 		logger.Warn("API connections closed before their requests ended", "err", err)
 	}
-	if err := acsSrv.Shutdown(hctx); err != nil {
-		logger.Warn("ACS sessions closed before they ended", "err", err)
-	}
-	if err := a.Flush(hctx); err != nil {
-		logger.Warn("device registry not fully saved", "err", err)
+	if acsSrv != nil {
+		if err := acsSrv.Shutdown(hctx); err != nil {
+			logger.Warn("ACS sessions closed before they ended", "err", err)
+		}
+		if err := a.Flush(hctx); err != nil {
+			logger.Warn("device registry not fully saved", "err", err)
+		}
 	}
 	logger.Info("serve stopped")
 	return runErr
@@ -252,4 +309,14 @@ func schemeOf(c *tls.Config) string {
 		return "https"
 	}
 	return "http"
+}
+
+// serveXT2 is the XT-2 of the config (xt2.address), diagnosed over SSH and
+// SNMP by serve as device "xt2"; none without an address.
+func serveXT2(cfg *config.Config, logger *slog.Logger) []server.XT2Target {
+	open := xt2Opener(cfg, logger)
+	if open == nil {
+		return nil
+	}
+	return []server.XT2Target{{Name: "xt2", Address: cfg.XT2.Address, Open: open}}
 }
