@@ -69,6 +69,9 @@ bench: ## Run the benchmarks the issues name and print figures (speed vs iperf3)
 	@mkdir -p $(DIST)
 	$(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) ./diagnostics/... ./tr069/... ./drivers/... > $(DIST)/bench.txt || { cat $(DIST)/bench.txt; exit 1; }
 	$(GO) test -run='^$$' -bench=BenchmarkFleet1000 -benchtime=1x ./testlab/fleet/ >> $(DIST)/bench.txt || { cat $(DIST)/bench.txt; exit 1; }
+	$(GO) test -run='^$$' -bench=BenchmarkServeFleet1000 -benchtime=1x ./cmd/fieldagent/ >> $(DIST)/bench.txt || { cat $(DIST)/bench.txt; exit 1; }
+	$(GO) test -run='^$$' -bench=BenchmarkDeviceList10k -benchtime=10x ./agent/server/ >> $(DIST)/bench.txt || { cat $(DIST)/bench.txt; exit 1; }
+	$(GO) test -run='^$$' -bench=BenchmarkNBISimFleetDiagnose -benchtime=1x ./testlab/nbisim/ >> $(DIST)/bench.txt || { cat $(DIST)/bench.txt; exit 1; }
 	@cat $(DIST)/bench.txt
 	@awk '$$1 ~ /^BenchmarkIperf3Loopback-/ { iu = $$5 } \
 	  $$1 ~ /^BenchmarkIperf3LoopbackReverse-/ { id = $$5 } \
@@ -88,6 +91,9 @@ bench: ## Run the benchmarks the issues name and print figures (speed vs iperf3)
 	  END{ if (n>0) printf "IF-MIB bulk walk vs net-snmp snmpbulkwalk, same run: %.1fx (%d vs %d varbinds/s)\n", o/n, o, n; \
 	       else print "snmpbulkwalk not measured (make test-deps installs it): no ratio" }' $(DIST)/bench.txt
 	@grep -h '^BenchmarkFleet1000' $(DIST)/bench.txt | tr '\t' ' ' | sed 's/^/testlab fleet, 1,000 simulated gateways against one ACS: /' || echo "fleet not measured"
+	@grep -h '^BenchmarkServeFleet1000' $(DIST)/bench.txt | tr '\t' ' ' | sed 's/^/serve, 1,000 gateways informing periodically during a fleet diagnosis at concurrency 100: /' || echo "serve fleet not measured"
+	@grep -h '^BenchmarkDeviceList10k' $(DIST)/bench.txt | tr '\t' ' ' | sed 's/^/serve, 10,000 devices in the registry, list and search through the API: /' || echo "device list not measured"
+	@grep -h '^BenchmarkFleetDiagnoseNBI\|^BenchmarkNBISimFleetDiagnose' $(DIST)/bench.txt | tr '\t' ' ' | sed 's/^/GenieACS NBI fleet diagnosis: /' || echo "NBI fleet not measured"
 	@awk '/^BenchmarkPingVsSystemPing/{p=$$5; q=$$7; r=$$9} \
 	  END{ if (r>0) printf "ping avg RTT vs iputils ping over a 20 ms userspace link, same run: %.3fx (%.2f vs %.2f ms)\n", r, q, p; \
 	       else print "ping vs iputils ping not measured (needs root, /dev/net/tun and iputils-ping)" }' $(DIST)/bench.txt

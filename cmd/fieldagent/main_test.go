@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,13 +40,44 @@ func newTestFactory(t *testing.T) (*Factory, *bytes.Buffer, *bytes.Buffer, strin
 		t.Fatal(err)
 	}
 	var out, errOut bytes.Buffer
+	// Logs come from many goroutines (jobs, servers) while a command
+	// prints: the buffers are written under a lock, as a terminal's
+	// writes are whole (read a running command's with bufString).
+	mu := &sync.Mutex{}
+	bufLocks.Store(&out, mu)
+	bufLocks.Store(&errOut, mu)
 	f := &Factory{
-		IO:    &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+		IO:    &IOStreams{In: strings.NewReader(""), Out: lockedWriter{mu, &out}, ErrOut: lockedWriter{mu, &errOut}},
 		Env:   []string{"FIELDAGENT_CONFIG=" + cfgPath},
 		Now:   time.Now,
 		Build: BuildInfo{Version: "v0.0.0-test", Commit: "abc123", Date: "2026-11-25T00:00:00Z"},
 	}
 	return f, &out, &errOut, dir
+}
+
+// lockedWriter writes to w under mu.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// bufLocks maps a test factory's buffers to the lock their writers take.
+var bufLocks sync.Map
+
+// bufString reads a test factory's buffer while its command may still be
+// writing to it.
+func bufString(b *bytes.Buffer) string {
+	if mu, ok := bufLocks.Load(b); ok {
+		mu.(*sync.Mutex).Lock()
+		defer mu.(*sync.Mutex).Unlock()
+	}
+	return b.String()
 }
 
 func execute(t *testing.T, f *Factory, args ...string) error {

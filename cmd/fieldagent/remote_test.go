@@ -75,7 +75,7 @@ func startRemoteLab(t *testing.T, n int) *remoteLab {
 		t.Fatal("serve did not start")
 	}
 	lab.api = "http://" + a.api
-	lab.logs = errOut.String
+	lab.logs = func() string { return bufString(errOut) }
 	fl, err := fleet.Start(ctx, fleet.Options{N: n, ACSURL: "http://" + a.acs + "/", ConnReqUsername: "fieldagent",
 		ConnReqPassword: secret.New("cr-pass-remote")})
 	if err != nil {
