@@ -125,8 +125,9 @@ type ACS struct {
 	// proxy usually adds it).
 	NBIUsername string        `yaml:"nbi_username"`
 	NBIPassword secret.Secret `yaml:"nbi_password"`
-	// NBITimeout bounds each NBI request and the device session a task
-	// with a connection request waits for (0: 30s).
+	// NBITimeout is how long GenieACS waits for the device's session when
+	// a task wakes it (the task's timeout=N) before answering that the
+	// device is offline (0: 20s).
 	NBITimeout time.Duration `yaml:"nbi_timeout"`
 	// Listen is the address the ACS listens on for CWMP sessions.
 	Listen string `yaml:"listen"`

@@ -77,12 +77,13 @@ func newDeviceAPICmds(f *Factory) []*cobra.Command {
 			"  fieldagent device list\n  fieldagent device list --output json\n  # remote support: search the serve daemon's devices\n  fieldagent --server https://support.example:7550 device list --loid 12345678901 --online",
 			cobra.NoArgs, func(c *cobra.Command, o *deviceOptions) {
 				fl := c.Flags()
+				fl.String("query", "", "with acs.kind: genieacs: a GenieACS (MongoDB-style) query")
 				for _, name := range []string{"serial", "model", "q", "loid", "account", "seen-since", "limit", "offset"} {
 					usage := map[string]string{
-						"serial": "with --server: this serial number", "model": "with --server: this model or product class",
-						"q": "with --server: text in the ID, serial, model or manufacturer", "loid": "with --server: the gateway's LOID (matched, never shown)",
+						"serial": "search (--server or GenieACS): this serial number", "model": "search (--server or GenieACS): this model or product class",
+						"q": "with --server: text in the ID, serial, model or manufacturer", "loid": "search (--server or GenieACS): the gateway's LOID (matched, never shown)",
 						"account":    "with --server: the customer account of an order that installed the device",
-						"seen-since": "with --server: informed within this duration (24h) or since this RFC 3339 time",
+						"seen-since": "search (--server or GenieACS): informed within this duration (24h) or since this RFC 3339 time",
 						"limit":      "with --server: at most this many devices", "offset": "with --server: skip this many (paging)",
 					}[name]
 					fl.String(name, "", usage)
@@ -90,7 +91,7 @@ func newDeviceAPICmds(f *Factory) []*cobra.Command {
 				fl.String("online", "", "with --server: true or false")
 				o.filters = func() url.Values {
 					q := url.Values{}
-					for _, name := range []string{"serial", "model", "q", "loid", "account", "seen-since", "limit", "offset", "online"} {
+					for _, name := range []string{"serial", "model", "q", "loid", "account", "seen-since", "limit", "offset", "online", "query"} {
 						if fl.Changed(name) {
 							q.Set(strings.ReplaceAll(name, "-", "_"), fl.Lookup(name).Value.String())
 						}
@@ -169,14 +170,14 @@ func runDevice(ctx context.Context, o *deviceOptions) error {
 	} else if rc != nil {
 		switch o.Op {
 		case "list":
+			if filters.Has("query") {
+				return &usageError{errors.New("--query is a GenieACS query (acs.kind: genieacs); serve's device search takes --serial, --model, -q, --loid, --account, --seen-since, --online")}
+			}
 			return remoteDeviceList(ctx, f, rc, filters)
 		case "show":
 			return remoteDeviceShow(ctx, f, rc, o.ID)
 		}
 		return &usageError{fmt.Errorf("device %s is not offered through --server: the remote API runs diagnoses (diag run --device) and the fixes of `device act`; changing parameters one by one stays with the site's ACS", o.Op)}
-	}
-	if len(filters) > 0 {
-		return &usageError{errors.New("the search flags of device list need --server (the serve daemon's registry); without it, device list shows every device of the local ACS")}
 	}
 	var c deviceAPI
 	if usesGenieACS(f) {
@@ -184,8 +185,15 @@ func runDevice(ctx context.Context, o *deviceOptions) error {
 		if err != nil {
 			return err
 		}
-		c = nbiDevices{c: nc, filesDir: f.Config().ACS.FilesDir}
+		nd := nbiDevices{c: nc, filesDir: f.Config().ACS.FilesDir}
+		if nd.filter, nd.offset, nd.limit, err = nbiListFilter(filters, f.Now()); err != nil {
+			return err
+		}
+		c = nd
 	} else {
+		if len(filters) > 0 {
+			return &usageError{errors.New("the search flags of device list need --server (the serve daemon's registry) or acs.kind: genieacs; without them, device list shows every device of the local ACS")}
+		}
 		ac, err := apiClient(f)
 		if err != nil {
 			return err

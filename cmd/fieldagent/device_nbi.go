@@ -6,11 +6,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"fieldagent/agent/config"
 	"fieldagent/agent/server"
@@ -33,11 +37,13 @@ type deviceAPI interface {
 	Download(ctx context.Context, id string, d server.DownloadRequest) (int, string, error)
 }
 
-// nbiClient returns the GenieACS NBI client the config names.
-func nbiClient(f *Factory) (*genieacs.Client, error) {
+// nbiClient returns the GenieACS NBI client the config names. A task the
+// device did not run (offline) is deleted, unless keepTasks[0] asks to
+// leave it queued for the device's next session.
+func nbiClient(f *Factory, keepTasks ...bool) (*genieacs.Client, error) {
 	cfg := f.Config()
-	o := genieacs.Options{Username: cfg.ACS.NBIUsername, Password: cfg.ACS.NBIPassword, RequestTimeout: cfg.ACS.NBITimeout,
-		Logger: f.Logger().With("component", "genieacs")}
+	o := genieacs.Options{Username: cfg.ACS.NBIUsername, Password: cfg.ACS.NBIPassword, TaskTimeout: cfg.ACS.NBITimeout,
+		Logger: f.Logger().With("component", "genieacs"), KeepQueuedTasks: len(keepTasks) > 0 && keepTasks[0]}
 	if cfg.ACS.NBIUsername == "" && !cfg.ACS.NBIPassword.IsZero() {
 		o.Token, o.Password = cfg.ACS.NBIPassword, o.Token // a password alone is a bearer token (a proxy in front of the NBI)
 	}
@@ -55,20 +61,78 @@ func usesGenieACS(f *Factory) bool { return f.Config().ACS.Kind == config.ACSGen
 type nbiDevices struct {
 	c        *genieacs.Client
 	filesDir string
+	// filter, offset and limit select device list's devices.
+	filter        string
+	offset, limit int
+}
+
+// nbiListFilter turns device list's search flags into a GenieACS query.
+func nbiListFilter(q url.Values, now time.Time) (filter string, offset, limit int, err error) {
+	var and []map[string]any
+	for key, field := range map[string]string{"serial": "_deviceId._SerialNumber", "model": "_deviceId._ProductClass",
+		"loid": "InternetGatewayDevice.X_CT-COM_UserInfo.UserName"} {
+		if v := q.Get(key); v != "" {
+			and = append(and, map[string]any{field: v})
+		}
+	}
+	if v := q.Get("seen_since"); v != "" {
+		t, perr := time.Parse(time.RFC3339, v)
+		if perr != nil {
+			d, derr := time.ParseDuration(v)
+			if derr != nil || d <= 0 {
+				return "", 0, 0, fmt.Errorf("%w: --seen-since %q: give a duration (24h) or an RFC 3339 time", errUsage, v)
+			}
+			t = now.Add(-d)
+		}
+		and = append(and, map[string]any{"_lastInform": map[string]any{"$gte": t.UTC().Format("2006-01-02T15:04:05.000Z")}})
+	}
+	if v := q.Get("query"); v != "" {
+		var raw map[string]any
+		if json.Unmarshal([]byte(v), &raw) != nil {
+			return "", 0, 0, fmt.Errorf("%w: --query %q is not a JSON object (a GenieACS query)", errUsage, v)
+		}
+		and = append(and, raw)
+	}
+	for _, key := range []string{"q", "account", "online"} {
+		if q.Get(key) != "" {
+			return "", 0, 0, fmt.Errorf("%w: --%s is a search of serve's registry; over GenieACS use --serial, --model, --loid, --seen-since or --query", errUsage, key)
+		}
+	}
+	for key, p := range map[string]*int{"offset": &offset, "limit": &limit} {
+		if v := q.Get(key); v != "" {
+			n, perr := strconv.Atoi(v)
+			if perr != nil || n < 0 {
+				return "", 0, 0, fmt.Errorf("%w: --%s %q is not a count", errUsage, key, v)
+			}
+			*p = n
+		}
+	}
+	switch len(and) {
+	case 0:
+		return "", offset, limit, nil
+	case 1:
+		b, _ := json.Marshal(and[0])
+		return string(b), offset, limit, nil
+	}
+	b, _ := json.Marshal(map[string]any{"$and": and})
+	return string(b), offset, limit, nil
 }
 
 // maxListed bounds `device list` over GenieACS, which may manage millions.
 const maxListed = 1000
 
 func (n nbiDevices) Devices(ctx context.Context) ([]server.DeviceView, error) {
-	ds, total, err := n.c.Devices(ctx, genieacs.Query{
-		Projection: []string{"_id", "_deviceId", "_lastInform", "_registered"}, Sort: `{"_lastInform":-1}`, Limit: maxListed,
-	})
+	q := genieacs.Query{Filter: n.filter, Projection: []string{"_id", "_deviceId", "_lastInform", "_registered"},
+		Sort: `{"_lastInform":-1}`, Skip: n.offset, Limit: maxListed}
+	if n.limit > 0 {
+		q.Limit = n.limit
+	}
+	ds, total, err := n.c.Devices(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	if total > len(ds) {
-		return nil, fmt.Errorf("GenieACS manages %d devices, more than device list shows (%d): use `fieldagent fleet diagnose --query` or GenieACS's UI to select some: %w", total, maxListed, errTooMany)
+	if n.limit == 0 && total > n.offset+len(ds) {
+		return nil, fmt.Errorf("%d devices on GenieACS match, more than device list shows at once (%d): narrow it (--serial, --model, --loid, --seen-since, --query) or page with --limit/--offset: %w", total, maxListed, errTooMany)
 	}
 	out := make([]server.DeviceView, 0, len(ds))
 	for _, d := range ds {

@@ -21,6 +21,7 @@ type fleetOptions struct {
 	Query        string
 	Concurrency  int
 	Detach       bool
+	KeepTasks    bool
 }
 
 func newFleetCmd(f *Factory) *cobra.Command {
@@ -74,6 +75,7 @@ failed or a check failed, 2 usage, 3 the server is unreachable.`,
 	fl.StringVar(&opts.SerialPrefix, "serial-prefix", "", "every device whose serial number starts with this")
 	fl.IntVar(&opts.Concurrency, "concurrency", 0, "devices diagnosed at once (default: the server's serve.concurrency)")
 	fl.StringVar(&opts.Query, "query", "", "a GenieACS (MongoDB-style) query selecting the devices (acs.kind: genieacs here, or on the --server), e.g. '{\"_deviceId._ProductClass\":\"F650\"}'")
+	fl.BoolVar(&opts.KeepTasks, "keep-tasks", false, "over GenieACS: leave the tasks of offline devices queued, to run at their next Inform (default: delete them)")
 	fl.BoolVar(&opts.Detach, "detach", false, "print the job ID and return; follow it later with 'job watch ID'")
 	return cmd
 }
@@ -101,6 +103,9 @@ func runFleetDiagnose(ctx context.Context, opts *fleetOptions) error {
 			return runNBIFleet(ctx, opts)
 		}
 		return &usageError{errors.New("fleet diagnose runs on a serve daemon (--server URL) or through GenieACS (acs.kind: genieacs with acs.nbi_url)")}
+	}
+	if opts.KeepTasks {
+		return &usageError{errors.New("--keep-tasks is for a fleet run here over GenieACS; serve deletes the tasks its jobs leave")}
 	}
 	if opts.Query != "" && !json.Valid([]byte(opts.Query)) {
 		return &usageError{fmt.Errorf("--query %q is not JSON: give a GenieACS (MongoDB-style) query", opts.Query)}

@@ -129,7 +129,7 @@ func runNBIFleet(ctx context.Context, opts *fleetOptions) error {
 	if opts.SerialPrefix != "" {
 		return &usageError{errors.New("--serial-prefix selects on a serve daemon's ACS; over GenieACS give --query, e.g. --query '{\"_deviceId._SerialNumber\":{\"$regex\":\"^ZTEG\"}}'")}
 	}
-	c, err := nbiClient(f)
+	c, err := nbiClient(f, opts.KeepTasks)
 	if err != nil {
 		return err
 	}

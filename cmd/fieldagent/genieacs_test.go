@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,7 +97,7 @@ func startGenieLab(t *testing.T, n int) *genieLab {
 func (l *genieLab) run(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	f, out, errOut, _ := newTestFactory(t)
-	f.Env = append(f.Env, "FIELDAGENT_ACS_KIND=genieacs", "FIELDAGENT_ACS_NBI_URL="+l.nbi, "FIELDAGENT_ACS_NBI_TIMEOUT=20s",
+	f.Env = append(f.Env, "FIELDAGENT_ACS_KIND=genieacs", "FIELDAGENT_ACS_NBI_URL="+l.nbi, "FIELDAGENT_ACS_NBI_TIMEOUT=3s",
 		"FIELDAGENT_WORKFLOW_STEP_TIMEOUT=10s")
 	err := execute(t, f, args...)
 	return out.String(), errOut.String(), err
@@ -126,6 +128,23 @@ func TestCommandsOverGenieACS(t *testing.T) {
 		t.Errorf("setting a read-only parameter: %v (exit %d), want CWMP fault 9008 and exit 1", err, exitCode(err))
 	}
 
+	// device list searches GenieACS: by serial, by a query, paged.
+	out, _, err = lab.run(t, "device", "list", "--serial", lab.fleet.Serial(2), "-o", "json")
+	if err != nil || json.Unmarshal([]byte(out), &l) != nil || len(l.Devices) != 1 || l.Devices[0].ID != lab.fleet.DeviceID(2) {
+		t.Errorf("device list --serial over GenieACS: %v\n%s", err, out)
+	}
+	out, _, err = lab.run(t, "device", "list", "--query", `{"_deviceId._SerialNumber":{"$regex":"OFFLINE"}}`, "-o", "json")
+	if err != nil || json.Unmarshal([]byte(out), &l) != nil || len(l.Devices) != 1 || l.Devices[0].ID != lab.offID {
+		t.Errorf("device list --query over GenieACS: %v\n%s", err, out)
+	}
+	out, _, err = lab.run(t, "device", "list", "--limit", "2", "--offset", "1", "-o", "json")
+	if err != nil || json.Unmarshal([]byte(out), &l) != nil || len(l.Devices) != 2 {
+		t.Errorf("device list --limit 2 --offset 1 over GenieACS: %v\n%s", err, out)
+	}
+	if _, _, err := lab.run(t, "device", "list", "--account", "x"); exitCode(err) != exitUsage {
+		t.Errorf("--account over GenieACS: %v, want a usage error", err)
+	}
+
 	// diag run by serial: the gateway's readings through the NBI, and the
 	// device tagged as diagnosed.
 	out, _, err = lab.run(t, "diag", "run", "--serial", lab.fleet.Serial(1), "-o", "json")
@@ -141,6 +160,18 @@ func TestCommandsOverGenieACS(t *testing.T) {
 	// A fleet by GenieACS query, one device offline: it fails alone, the
 	// rest are diagnosed, and no task is left queued on GenieACS.
 	lab.stopOff()
+	// Another device is blocked by an earlier task's CWMP fault (someone
+	// set a read-only parameter through GenieACS and left the fault).
+	blocked := lab.fleet.DeviceID(3)
+	resp, err := http.Post(lab.nbi+"/devices/"+url.PathEscape(blocked)+"/tasks?connection_request&timeout=3000", "application/json",
+		strings.NewReader(`{"name":"setParameterValues","parameterValues":[["InternetGatewayDevice.DeviceInfo.UpTime",1,"xsd:unsignedInt"]]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("the faulting task: %s", resp.Status)
+	}
 	query := `{"_deviceId._SerialNumber":{"$regex":"^` + lab.fleet.Serial(0)[:3] + `"}}`
 	out, errOut, err := lab.run(t, "fleet", "diagnose", "--query", query, "--concurrency", "3", "-o", "json")
 	if exitCode(err) != exitCheckFailed {
@@ -155,7 +186,7 @@ func TestCommandsOverGenieACS(t *testing.T) {
 	}
 	for _, r := range job.Results {
 		offline := r.DeviceID == lab.offID
-		if offline != (r.State == "failed") {
+		if (offline || r.DeviceID == blocked) != (r.State == "failed") {
 			t.Errorf("%s: %s %s", r.DeviceID, r.State, r.Error)
 		}
 		if offline && !strings.Contains(strings.ToLower(r.Error), "offline") {
@@ -165,8 +196,24 @@ func TestCommandsOverGenieACS(t *testing.T) {
 	if !strings.Contains(errOut, "[5/5]") {
 		t.Errorf("no progress on stderr:\n%s", errOut)
 	}
-	if _, total, err := lab.client.Tasks(ctx, genieacs.Query{}); err != nil || total != 0 {
-		t.Errorf("tasks left on GenieACS after the fleet: %d (%v)", total, err)
+	// Only the faulted task that was there before is left: the fleet's
+	// own tasks for the offline and the blocked device are gone.
+	if tasks, total, err := lab.client.Tasks(ctx, genieacs.Query{}); err != nil || total != 1 || tasks[0].Name != genieacs.TaskSetParameterValues {
+		t.Errorf("tasks left on GenieACS after the fleet: %d %+v (%v), want the earlier faulted one", total, tasks, err)
+	}
+	faults, _, _ := lab.client.Faults(ctx, genieacs.Query{})
+	for _, fl := range faults {
+		if err := lab.client.DeleteFault(ctx, fl.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Asked to, the offline device's task stays queued for its next Inform.
+	_, _, err = lab.run(t, "fleet", "diagnose", lab.offID, "--keep-tasks")
+	if exitCode(err) != exitCheckFailed {
+		t.Errorf("fleet --keep-tasks of the offline device: %v", err)
+	}
+	if tasks, total, err := lab.client.Tasks(ctx, genieacs.Query{}); err != nil || total != 1 || tasks[0].Device != lab.offID {
+		t.Errorf("tasks after --keep-tasks: %d (%v), want the offline device's one", total, err)
 	}
 	if _, _, err := lab.run(t, "fleet", "diagnose", "--query", "{not json"); exitCode(err) != exitUsage {
 		t.Errorf("bad query: %v", err)
