@@ -131,3 +131,15 @@ func (s *Secret) UnmarshalYAML(unmarshal func(any) error) error {
 
 // MarshalYAML writes the redacted form.
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// Hint shows enough of an account name (a PPPoE or IPTV user name) for a
+// log reader to tell accounts apart, and no more: its first two and last
+// two characters and its length, e.g. "ad…45 (13)". Names of 6 characters
+// or fewer show only their length.
+func Hint(name string) string {
+	r := []rune(name)
+	if len(r) <= 6 {
+		return fmt.Sprintf("… (%d)", len(r))
+	}
+	return fmt.Sprintf("%s…%s (%d)", string(r[:2]), string(r[len(r)-2:]), len(r))
+}

@@ -91,3 +91,19 @@ func TestJSONRoundTrip(t *testing.T) {
 		t.Error("empty secret should print empty, so that a missing credential shows")
 	}
 }
+
+func TestHint(t *testing.T) {
+	for in, want := range map[string]string{
+		"ad02158812345": "ad…45 (13)",
+		"user":          "… (4)",
+		"":              "… (0)",
+		"张伟的宽带账号123":    "张伟…23 (10)",
+	} {
+		if got := Hint(in); got != want {
+			t.Errorf("Hint(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := Hint("ad02158812345"); strings.Contains(got, "0215881") {
+		t.Errorf("Hint shows the middle of the name: %q", got)
+	}
+}

@@ -144,6 +144,15 @@ func TestDemoLeaksNoSecret(t *testing.T) {
 			t.Errorf("the PPPoE password appears in the %s", name)
 		}
 	}
+	// The PPPoE user name is the customer's account: the logs show only a
+	// hint of it.
+	if strings.Contains(errOut.String(), testlab.SamplePPPoEUser) {
+		for line := range strings.Lines(errOut.String()) {
+			if strings.Contains(line, testlab.SamplePPPoEUser) {
+				t.Errorf("the PPPoE user name appears in the logs: %s", line)
+			}
+		}
+	}
 	fi, err := os.Stat(storePath)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"fieldagent/agent/secret"
 	"fieldagent/drivers"
 	"fieldagent/tr069/cwmp"
 )
@@ -152,7 +153,7 @@ func (d *Driver) ConfigurePPPoE(ctx context.Context, cfg drivers.PPPoEConfig) (d
 	if cfg.Bridge {
 		mode = "bridged"
 	}
-	d.log().Info("configured internet WAN", "device", d.deviceID, "path", path, "mode", mode, "vlan", cfg.VLAN, "user", cfg.Username)
+	d.log().Info("configured internet WAN", "device", d.deviceID, "path", path, "mode", mode, "vlan", cfg.VLAN, "user", secret.Hint(cfg.Username))
 	return undo, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"fieldagent/agent/secret"
 	"fieldagent/drivers"
 	"fieldagent/drivers/cwmptx"
 	"fieldagent/tr069/acs"
@@ -159,7 +160,7 @@ func (d *Driver) ConfigureAccount(ctx context.Context, a drivers.STBAccount) (dr
 	if err != nil {
 		return nil, err
 	}
-	d.log().Info("configured iTV account", "device", d.deviceID, "user", a.UserID, "mode", mode)
+	d.log().Info("configured iTV account", "device", d.deviceID, "user", secret.Hint(a.UserID), "mode", mode)
 	return undo, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"fieldagent/agent/secret"
 	"fieldagent/drivers"
 )
 
@@ -171,7 +172,7 @@ func (d *Driver) ConfigureInternet(ctx context.Context, cfg InternetConfig) (dri
 	if err != nil {
 		return nil, t.fail(ctx, err)
 	}
-	d.log.Info("xt2: routed internet up", "addr", d.cfg.SSH.Addr, "user", cfg.PPPoE.Username, "ppp_address", addr, "elapsed", time.Since(start))
+	d.log.Info("xt2: routed internet up", "addr", d.cfg.SSH.Addr, "user", secret.Hint(cfg.PPPoE.Username), "ppp_address", addr, "elapsed", time.Since(start))
 	return d.undoFunc(op, t.before), nil
 }
 

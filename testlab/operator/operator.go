@@ -230,11 +230,11 @@ func (s *Server) pppoeAuth(req PPPoEAuthRequest) (int, PPPoEAuthResponse) {
 		// A real BRAS answers an unknown account with the same 691 as a
 		// wrong password; only its reply message (which gateways do not
 		// report over TR-069) differs.
-		s.logger.Info("bras: pppoe authentication rejected", "user", req.Username, "serial", req.Serial, "known_user", false)
+		s.logger.Info("bras: pppoe authentication rejected", "user", secret.Hint(req.Username), "serial", req.Serial, "known_user", false)
 		return http.StatusForbidden, PPPoEAuthResponse{Result: "reject", Code: 691, Reason: "authentication failure: no such account"}
 	}
 	if pw.Reveal() != req.Password {
-		s.logger.Info("bras: pppoe authentication rejected", "user", req.Username, "serial", req.Serial, "known_user", true)
+		s.logger.Info("bras: pppoe authentication rejected", "user", secret.Hint(req.Username), "serial", req.Serial, "known_user", true)
 		return http.StatusForbidden, PPPoEAuthResponse{Result: "reject", Code: 691, Reason: "authentication failure"}
 	}
 	ip, ok := s.sessions[req.Username]
@@ -243,7 +243,7 @@ func (s *Server) pppoeAuth(req PPPoEAuthRequest) (int, PPPoEAuthResponse) {
 		s.nextHost++
 		s.sessions[req.Username] = ip
 	}
-	s.logger.Info("bras: pppoe session up", "user", req.Username, "serial", req.Serial, "ip", ip)
+	s.logger.Info("bras: pppoe session up", "user", secret.Hint(req.Username), "serial", req.Serial, "ip", ip)
 	return http.StatusOK, PPPoEAuthResponse{Result: "ok", IP: ip, Gateway: "100.64.0.1", DNS: []string{"100.64.0.53"}}
 }
 

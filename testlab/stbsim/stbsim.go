@@ -219,7 +219,7 @@ func (b *Box) authenticate(ctx context.Context) {
 	} {
 		_ = b.tree.SetValue(kv[0], kv[1])
 	}
-	b.log.Info("stbsim: authenticated with the EPG", "user", req.UserID)
+	b.log.Info("stbsim: authenticated with the EPG", "user", secret.Hint(req.UserID))
 }
 
 func incr(t *cpe.Tree, name string) {
