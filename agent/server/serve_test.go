@@ -410,8 +410,9 @@ func TestServeBadRequests(t *testing.T) {
 		status                   int
 		want                     string
 	}{
-		{"neither", "POST", "/api/v1/fleet/diagnose", `{}`, 400, "either devices or serial_prefix"},
-		{"both", "POST", "/api/v1/fleet/diagnose", `{"devices":["x"],"serial_prefix":"F"}`, 400, "either devices or serial_prefix"},
+		{"neither", "POST", "/api/v1/fleet/diagnose", `{}`, 400, "one of devices, serial_prefix or query"},
+		{"both", "POST", "/api/v1/fleet/diagnose", `{"devices":["x"],"serial_prefix":"F"}`, 400, "one of devices, serial_prefix or query"},
+		{"query without GenieACS", "POST", "/api/v1/fleet/diagnose", `{"query":{"_tags":"vip"}}`, 400, "query selects devices on GenieACS"},
 		{"unknown field", "POST", "/api/v1/fleet/diagnose", `{"serial":"F"}`, 400, "serial"},
 		{"malformed", "POST", "/api/v1/fleet/diagnose", `{"devices":`, 400, ""},
 		{"negative concurrency", "POST", "/api/v1/fleet/diagnose", `{"serial_prefix":"FLT","concurrency":-1}`, 400, "concurrency"},
