@@ -65,12 +65,9 @@ or refused, 3 the server or the device is unreachable.`,
 		Example: "  fieldagent --server https://support.example:7550 device actions 00D0D0-F650-ZTEG1A2B3C4D",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := remoteClient(f)
+			c, err := needRemote(f, "device actions asks a serve daemon")
 			if err != nil {
 				return err
-			}
-			if c == nil {
-				return &usageError{errors.New("device actions asks a serve daemon: give --server URL")}
 			}
 			raw, err := c.Actions(cmd.Context(), args[0])
 			if err != nil {
@@ -123,12 +120,9 @@ func joinOr(ss []string) string {
 
 func runDeviceAct(ctx context.Context, opts *deviceActOptions, vlanGiven bool) error {
 	f := opts.f
-	c, err := remoteClient(f)
+	c, err := needRemote(f, "device act asks a serve daemon to apply the fix and audit-log it")
 	if err != nil {
 		return err
-	}
-	if c == nil {
-		return &usageError{errors.New("device act asks a serve daemon to apply the fix and audit-log it: give --server URL")}
 	}
 	body := map[string]any{}
 	switch opts.Action {

@@ -324,6 +324,12 @@ func runDiagRun(ctx context.Context, opts *diagRunOptions) error {
 			return err
 		}
 	}
+	return printOutcome(f, out, lang)
+}
+
+// printOutcome prints a diagnosis (its readings table and findings, or
+// JSON) and returns exit status 1 when a check failed.
+func printOutcome(f *Factory, out diagrun.Outcome, lang verdict.Lang) error {
 	if f.jsonOutput() {
 		if err := f.writeJSON(out); err != nil {
 			return err

@@ -208,12 +208,9 @@ func newJobCmd(f *Factory) *cobra.Command {
 			Example: "  fieldagent --server https://support.example:7550 job " + use + " job-4f1c…",
 			Args:    cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				c, err := remoteClient(f)
+				c, err := needRemote(f, "jobs live on a serve daemon")
 				if err != nil {
 					return err
-				}
-				if c == nil {
-					return &usageError{errors.New("jobs live on a serve daemon: give --server URL")}
 				}
 				var job server.JobView
 				if use == "watch" {
@@ -236,12 +233,9 @@ func newJobCmd(f *Factory) *cobra.Command {
 		Example: "  fieldagent --server https://support.example:7550 job list --state running",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := remoteClient(f)
+			c, err := needRemote(f, "jobs live on a serve daemon")
 			if err != nil {
 				return err
-			}
-			if c == nil {
-				return &usageError{errors.New("jobs live on a serve daemon: give --server URL")}
 			}
 			l, err := c.Jobs(cmd.Context(), jobListQuery(state, kind, limit))
 			if err != nil {
@@ -267,12 +261,9 @@ func newJobCmd(f *Factory) *cobra.Command {
 		Example: "  fieldagent --server https://support.example:7550 job cancel job-4f1c…",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := remoteClient(f)
+			c, err := needRemote(f, "jobs live on a serve daemon")
 			if err != nil {
 				return err
-			}
-			if c == nil {
-				return &usageError{errors.New("jobs live on a serve daemon: give --server URL")}
 			}
 			if err := c.CancelJob(cmd.Context(), args[0]); err != nil {
 				return remoteErr(err)

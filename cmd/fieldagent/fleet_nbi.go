@@ -82,25 +82,7 @@ func runNBIDiagnose(ctx context.Context, opts *diagRunOptions) error {
 	if err != nil && len(out.Results) == 0 {
 		return nbiErr(err)
 	}
-	if f.jsonOutput() {
-		if err := f.writeJSON(out); err != nil {
-			return err
-		}
-	} else {
-		if err := out.Report.WriteTable(f.IO.Out); err != nil {
-			return err
-		}
-		if len(out.Report.Findings) > 0 {
-			fmt.Fprintln(f.IO.Out)
-			if err := out.Report.WriteFindings(f.IO.Out, verdict.Lang(opts.Lang)); err != nil {
-				return err
-			}
-		}
-	}
-	if out.Report.Failed() {
-		return &silentError{err: errors.New("diag run: a check failed"), code: exitCheckFailed}
-	}
-	return nil
+	return printOutcome(f, out, verdict.Lang(opts.Lang))
 }
 
 // nbiSelect reads the IDs of every device the GenieACS query matches,

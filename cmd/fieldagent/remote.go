@@ -36,6 +36,16 @@ func remoteClient(f *Factory) (*remote.Client, error) {
 	return c, nil
 }
 
+// needRemote is remoteClient for the commands that only a serve daemon
+// answers (what names them in the error).
+func needRemote(f *Factory, what string) (*remote.Client, error) {
+	c, err := remoteClient(f)
+	if err == nil && c == nil {
+		err = &usageError{fmt.Errorf("%s: give --server URL (or remote.server in the config)", what)}
+	}
+	return c, err
+}
+
 // remoteErr gives a serve API error its exit code.
 func remoteErr(err error) error {
 	switch {
@@ -201,27 +211,8 @@ func remoteDiagnose(ctx context.Context, opts *diagRunOptions, c *remote.Client)
 	if err := json.Unmarshal(res.Result, &out); err != nil {
 		return fmt.Errorf("job %s: the stored result is not a diagnosis: %w", job.ID, err)
 	}
-	if f.jsonOutput() {
-		if err := f.writeJSON(out); err != nil {
-			return err
-		}
-	} else {
-		lang := verdict.Lang(opts.Lang)
-		if err := out.Report.WriteTable(f.IO.Out); err != nil {
-			return err
-		}
-		if len(out.Report.Findings) > 0 {
-			fmt.Fprintln(f.IO.Out)
-			if err := out.Report.WriteFindings(f.IO.Out, lang); err != nil {
-				return err
-			}
-		}
-	}
 	if res.Error != "" {
 		fmt.Fprintf(f.IO.ErrOut, "note: %s\n", res.Error)
 	}
-	if out.Report.Failed() {
-		return &silentError{err: errors.New("diag run: a check failed"), code: exitCheckFailed}
-	}
-	return nil
+	return printOutcome(f, out, verdict.Lang(opts.Lang))
 }
