@@ -126,28 +126,9 @@ func startAct(t *testing.T) *actEnv {
 // status and body.
 func (e *actEnv) call(t *testing.T, token, method, path, body string) (int, []byte) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, e.url+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+e.tokens[token].Reveal())
-	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	code, b := callAPI(t, e.client, e.url, e.tokens[token], method, path, body)
 	_, _ = e.bodies.Write(append(b, '\n'))
-	return resp.StatusCode, b
+	return code, b
 }
 
 // act runs an action as the configure user and decodes the answer.

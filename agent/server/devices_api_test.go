@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -122,27 +121,7 @@ func newAPIEnv(t testing.TB, o envOptions) *apiEnv {
 // do sends a request as user (none for "") and returns the status and body.
 func (e *apiEnv) do(t testing.TB, user, method, path, body string) (int, []byte) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, e.url+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if user != "" {
-		req.Header.Set("Authorization", "Bearer "+e.tokens[user].Reveal())
-	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return callAPI(t, e.client, e.url, e.tokens[user], method, path, body)
 }
 
 // get decodes a 200 answer into v.

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -139,27 +138,7 @@ func startServe(t *testing.T, n int, diagnose server.DiagnoseFunc) *serveEnv {
 // the status and body.
 func (e *serveEnv) call(t *testing.T, role auth.Role, method, path, body string) (int, []byte) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, e.url+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if role != "" {
-		req.Header.Set("Authorization", "Bearer "+e.tokens[role].Reveal())
-	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return callAPI(t, e.client, e.url, e.tokens[role], method, path, body)
 }
 
 // sseEvents reads a job's event stream to its end and returns the event
