@@ -30,6 +30,7 @@ for a gateway's Inform and prints what the gateway says it is.`,
 	cmd.AddCommand(newDeviceIdentifyCmd(f, nil))
 	cmd.AddCommand(newDeviceAPICmds(f)...)
 	cmd.AddCommand(newDeviceActCmds(f)...)
+	cmd.AddCommand(newDeviceRemoteCmds(f)...)
 	return cmd
 }
 

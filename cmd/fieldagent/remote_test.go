@@ -154,6 +154,25 @@ func TestRemoteCommands(t *testing.T) {
 		t.Errorf("remote diag run: no readings or verdict: %+v", outcome)
 	}
 
+	// The device's state, Informs and findings through serve.
+	out, err = lab.run(t, auth.RoleRead, "device", "status", lab.fleet.DeviceID(0), "-o", "json")
+	var st server.DeviceStatus
+	if err != nil || json.Unmarshal([]byte(out), &st) != nil || st.Identity == nil || st.Identity.Serial != lab.fleet.Serial(0) {
+		t.Errorf("device status: %v\n%s", err, out)
+	}
+	out, err = lab.run(t, auth.RoleRead, "device", "events", lab.fleet.DeviceID(0))
+	if err != nil || !strings.Contains(out, "BOOTSTRAP") && !strings.Contains(out, "CONNECTION REQUEST") {
+		t.Errorf("device events: %v\n%s", err, out)
+	}
+	out, err = lab.run(t, auth.RoleRead, "device", "findings", lab.fleet.DeviceID(0), "-o", "json")
+	var fd server.DeviceFindings
+	if err != nil || json.Unmarshal([]byte(out), &fd) != nil || len(fd.Diagnoses) != 1 || fd.Diagnoses[0].Status != string(outcome.Report.Status) {
+		t.Errorf("device findings after one diagnosis: %v\n%s", err, out)
+	}
+	if _, err := lab.run(t, auth.RoleRead, "device", "audit"); exitCode(err) != exitUsage || !strings.Contains(err.Error(), "403") {
+		t.Errorf("the audit log with a read token: %v", err)
+	}
+
 	// A fleet diagnosis streams, and its job holds every device.
 	out, err = lab.run(t, auth.RoleDiagnose, "fleet", "diagnose", "--serial-prefix", lab.fleet.Serial(0)[:3], "--concurrency", "2", "-o", "json")
 	if exitCode(err) > exitCheckFailed {

@@ -43,7 +43,7 @@ failed, 2 usage or configuration error, 3 a device or service unreachable.`,
 	pf.StringVar(&f.global.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	pf.StringVar(&f.global.LogFormat, "log-format", "text", "log format on stderr: text or json")
 	pf.StringVarP(&f.global.Output, "output", "o", "table", "result format: table or json")
-	pf.StringVar(&f.global.Server, "server", "", "remote `fieldagent serve` API (URL) for the device, diag, fleet and job commands; env FIELDAGENT_REMOTE_SERVER, token in FIELDAGENT_REMOTE_TOKEN")
+	pf.StringVar(&f.global.Server, "server", "", "the `URL` of a remote fieldagent serve API for the device, diag, fleet and job commands; env FIELDAGENT_REMOTE_SERVER, token in FIELDAGENT_REMOTE_TOKEN")
 	_ = root.RegisterFlagCompletionFunc("log-level", fixedCompletions("debug", "info", "warn", "error"))
 	_ = root.RegisterFlagCompletionFunc("log-format", fixedCompletions("text", "json"))
 	_ = root.RegisterFlagCompletionFunc("output", fixedCompletions("table", "json"))
