@@ -19,17 +19,18 @@ import (
 )
 
 func TestReadEvents(t *testing.T) {
-	stream := ": job j1\n\nevent: snapshot\ndata: {\"a\":1}\n\n: heartbeat\n\ndata: line1\ndata: line2\n\nevent: x\r\ndata:no-space\n\nevent: dropped\ndata: never ended"
+	// LF, CRLF and a lone CR all end a line.
+	stream := ": job j1\n\nevent: snapshot\ndata: {\"a\":1}\n\n: heartbeat\n\ndata: line1\ndata: line2\n\nevent: x\r\ndata:no-space\r\rdata: cr\r\n\r\nevent: dropped\ndata: never ended"
 	type ev struct{ name, data string }
 	var got []ev
-	err := ReadEvents(strings.NewReader(strings.ReplaceAll(stream, "\r", "")), func(name string, data []byte) error {
+	err := ReadEvents(strings.NewReader(stream), func(name string, data []byte) error {
 		got = append(got, ev{name, string(data)})
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []ev{{"snapshot", `{"a":1}`}, {"message", "line1\nline2"}, {"x", "no-space"}}
+	want := []ev{{"snapshot", `{"a":1}`}, {"message", "line1\nline2"}, {"x", "no-space"}, {"message", "cr"}}
 	if !slices.Equal(got, want) {
 		t.Errorf("events %q, want %q", got, want)
 	}

@@ -29,6 +29,7 @@ var ErrStreamEnded = errors.New("the job's event stream ended before the job")
 func ReadEvents(r io.Reader, fn func(name string, data []byte) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxEventLine)
+	sc.Split(scanSSELines)
 	var name string
 	var data bytes.Buffer
 	dispatch := func() error {
@@ -71,6 +72,34 @@ func ReadEvents(r io.Reader, fn func(name string, data []byte) error) error {
 		return err
 	}
 	return nil // an event without its blank line is dropped, as the spec says
+}
+
+// scanSSELines splits at the three line ends the SSE format allows: CRLF,
+// LF, and a lone CR.
+func scanSSELines(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	if atEOF && len(data) == 0 {
+		return 0, nil, nil
+	}
+	if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
+		if data[i] == '\n' {
+			return i + 1, data[:i], nil
+		}
+		// A CR: part of a CRLF if an LF follows; we need the next byte to know.
+		if i+1 < len(data) {
+			if data[i+1] == '\n' {
+				return i + 2, data[:i], nil
+			}
+			return i + 1, data[:i], nil
+		}
+		if atEOF {
+			return i + 1, data[:i], nil
+		}
+		return 0, nil, nil // wait for the byte after the CR
+	}
+	if atEOF {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }
 
 // errJobFinished stops ReadEvents after the job's last event.
