@@ -130,6 +130,7 @@ func TestXT2NewInstall(t *testing.T) {
 			SNMP: snmp.Target{Addr: acc.SNMPAddr, Version: snmp.V2c, Community: acc.SNMPCommunity, Timeout: time.Second, Retries: 2},
 		})
 	}
+	r.XT2Address = acc.SSHAddr
 	out, c := runToClose(t, r, site, testlab.SampleXT2OrderID)
 	if opens != 1 {
 		t.Errorf("the XT-2 was opened %d times, want once", opens)
@@ -151,6 +152,10 @@ func TestXT2NewInstall(t *testing.T) {
 	}
 	if out.TimeLimit != 15*time.Minute || c.TimeLimit != 15*time.Minute {
 		t.Errorf("time limit %v / %v, want the XT-2's 15 min", out.TimeLimit, c.TimeLimit)
+	}
+	// The visit recorded the router, so the customer's account finds it.
+	if id, err := r.Store.OrderDevice(context.Background(), testlab.SampleXT2OrderID, workflow.RoleXT2); err != nil || id != acc.SSHAddr {
+		t.Errorf("the order's XT-2 %q (%v), want %s", id, err, acc.SSHAddr)
 	}
 }
 

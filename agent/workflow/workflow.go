@@ -151,6 +151,9 @@ type Runner struct {
 	ACS    ACS
 	// OpenXT2, if set, connects to the customer's XT-2 (SSH and SNMP).
 	OpenXT2 func(ctx context.Context) (*xt2.Driver, error)
+	// XT2Address, if set, is the XT-2's SSH address (xt2.address): the
+	// visit records the XT-2 by it, as serve names its XT-2.
+	XT2Address string
 	// Limits are the time limits of the steps.
 	Limits config.Workflow
 	// Diag says where the acceptance tests go.

@@ -19,6 +19,12 @@ func (ru *run) connectXT2(ctx context.Context) (string, error) {
 	if _, err := ru.xt2(ctx); err != nil {
 		return "", err
 	}
+	if ru.XT2Address != "" {
+		// The customer's account then finds the router (serve's search).
+		if err := ru.remember(ctx, RoleXT2, ru.XT2Address); err != nil {
+			return "", err
+		}
+	}
 	return "SSH CLI and SNMP open", nil
 }
 

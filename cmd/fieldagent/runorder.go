@@ -157,19 +157,20 @@ func executeOrder(ctx context.Context, f *Factory, logger *slog.Logger, r orderR
 		Logger:     logger.With("component", "ordersys"),
 	}
 	runner := &workflow.Runner{
-		Store:   st,
-		Orders:  client,
-		ACS:     a,
-		Limits:  cfg.Workflow,
-		Diag:    cfg.Diag,
-		Serial:  r.Serial,
-		IPTV:    workflow.IPTV{VLAN: cfg.IPTV.VLAN, AuthURL: cfg.IPTV.AuthURL, AuthURLBackup: cfg.IPTV.AuthURLBackup},
-		Accept:  r.Accept,
-		Restart: r.Restart,
-		OpenXT2: r.OpenXT2,
-		Agent:   "fieldagent " + f.Build.Version,
-		Logger:  logger.With("order", r.OrderID),
-		Now:     f.Now,
+		Store:      st,
+		Orders:     client,
+		ACS:        a,
+		Limits:     cfg.Workflow,
+		Diag:       cfg.Diag,
+		Serial:     r.Serial,
+		IPTV:       workflow.IPTV{VLAN: cfg.IPTV.VLAN, AuthURL: cfg.IPTV.AuthURL, AuthURLBackup: cfg.IPTV.AuthURLBackup},
+		Accept:     r.Accept,
+		Restart:    r.Restart,
+		OpenXT2:    r.OpenXT2,
+		XT2Address: cfg.XT2.Address,
+		Agent:      "fieldagent " + f.Build.Version,
+		Logger:     logger.With("order", r.OrderID),
+		Now:        f.Now,
 	}
 	if runner.OpenXT2 == nil {
 		runner.OpenXT2 = xt2Opener(cfg, logger)
