@@ -294,11 +294,15 @@ func (h *API) listDevices(w http.ResponseWriter, r *http.Request) {
 			out.Devices = append(out.Devices, s())
 		}
 	}
-	devs := h.cfg.ACS.Devices()
-	for i := range devs {
-		if d := &devs[i]; h.matchACS(&q, d, now) {
-			take(func() DeviceSummary { return h.summary(*d, now) })
+	var matched []DeviceSummary
+	h.eachDevice(func(d *acs.Device) {
+		if h.matchACS(&q, d, now) {
+			matched = append(matched, h.summary(*d, now))
 		}
+	})
+	slices.SortFunc(matched, func(a, b DeviceSummary) int { return strings.Compare(a.ID, b.ID) })
+	for _, m := range matched {
+		take(func() DeviceSummary { return m })
 	}
 	for _, name := range slices.Sorted(maps.Keys(h.xt2)) {
 		if x := h.xt2[name]; matchXT2(&q, x) {

@@ -325,13 +325,32 @@ func (h *API) summary(d acs.Device, now time.Time) DeviceSummary {
 // deviceCounts returns how many devices the ACS knows and how many are online.
 func (h *API) deviceCounts() (known, online int) {
 	now := h.cfg.Now()
-	for _, d := range h.cfg.ACS.Devices() {
+	h.eachDevice(func(d *acs.Device) {
 		known++
-		if h.online(d, now) {
+		if h.online(*d, now) {
 			online++
 		}
-	}
+	})
 	return known, online
+}
+
+// deviceIterator is an ACS that can show its devices without copying them
+// (*acs.Server).
+type deviceIterator interface {
+	EachDevice(fn func(d *acs.Device) bool)
+}
+
+// eachDevice calls fn for every device the ACS knows, in no order. fn must
+// not keep d or its maps, nor call the ACS.
+func (h *API) eachDevice(fn func(d *acs.Device)) {
+	if it, ok := h.cfg.ACS.(deviceIterator); ok {
+		it.EachDevice(func(d *acs.Device) bool { fn(d); return true })
+		return
+	}
+	devs := h.cfg.ACS.Devices()
+	for i := range devs {
+		fn(&devs[i])
+	}
 }
 
 // DeviceDetail is one device: its summary and its last Inform.

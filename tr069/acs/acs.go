@@ -327,6 +327,21 @@ func (s *Server) Devices() []Device {
 	return out
 }
 
+// EachDevice calls fn for every device, in no particular order, until fn
+// returns false, without copying them: a search of a large registry
+// allocates only what it keeps. fn runs with the server's lock held, so it
+// must be quick, must not change d or keep d or its maps after it returns,
+// and must not call the Server.
+func (s *Server) EachDevice(fn func(d *Device) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.devices {
+		if !fn(&d.dev) {
+			return
+		}
+	}
+}
+
 // Device returns the device with id, and false if it has never informed.
 func (s *Server) Device(id string) (Device, bool) {
 	s.mu.Lock()

@@ -443,3 +443,32 @@ func TestTwoHundredDevices(t *testing.T) {
 		t.Fatalf("%d devices, want %d", got, n)
 	}
 }
+
+// TestEachDevice: every device once, and fn's false stops the walk.
+func TestEachDevice(t *testing.T) {
+	a := acs.New(acs.Config{Registry: fixedRegistry{
+		{ID: "OUI-PC-A", DeviceId: cwmp.DeviceIdStruct{OUI: "OUI", ProductClass: "PC", SerialNumber: "A"}, Params: map[string]string{"x": "1"}},
+		{ID: "OUI-PC-B", DeviceId: cwmp.DeviceIdStruct{OUI: "OUI", ProductClass: "PC", SerialNumber: "B"}},
+		{ID: "OUI-PC-C", DeviceId: cwmp.DeviceIdStruct{OUI: "OUI", ProductClass: "PC", SerialNumber: "C"}},
+	}})
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	a.EachDevice(func(d *acs.Device) bool { seen[d.ID]++; return true })
+	if len(seen) != 3 || seen["OUI-PC-A"] != 1 || seen["OUI-PC-B"] != 1 || seen["OUI-PC-C"] != 1 {
+		t.Errorf("EachDevice saw %v, want each of the 3 once", seen)
+	}
+	n := 0
+	a.EachDevice(func(*acs.Device) bool { n++; return false })
+	if n != 1 {
+		t.Errorf("EachDevice went on after false: %d calls", n)
+	}
+}
+
+// fixedRegistry is a registry that loads its devices and saves nothing.
+type fixedRegistry []acs.Device
+
+func (fixedRegistry) SaveDevice(context.Context, acs.Device) error { return nil }
+
+func (r fixedRegistry) LoadDevices(context.Context) ([]acs.Device, error) { return r, nil }
