@@ -26,6 +26,7 @@ import (
 	"fieldagent/drivers/catalog"
 	"fieldagent/drivers/xt2"
 	"fieldagent/tr069/acs"
+	"fieldagent/tr069/genieacs"
 )
 
 // Defaults and bounds of the device routes.
@@ -215,6 +216,50 @@ func (h *API) matchACS(q *deviceQuery, d *acs.Device, now time.Time) bool {
 	return true
 }
 
+// remoteSearcher is an ACS whose device list is searched where it lives
+// (GenieACSDevices): the API does not hold it.
+type remoteSearcher interface {
+	search(ctx context.Context, q *deviceQuery, onlineSince time.Time) ([]acs.Device, int, error)
+	counts(onlineSince time.Time) (known, online int)
+}
+
+// listRemoteDevices answers the device list from a remoteSearcher: its
+// page of devices, then the XT-2s that match once its devices are past.
+func (h *API) listRemoteDevices(w http.ResponseWriter, r *http.Request, g remoteSearcher, q *deviceQuery, out DeviceList, now time.Time) {
+	devs, total, err := g.search(r.Context(), q, now.Add(-h.cfg.OnlineWindow))
+	switch {
+	case errors.Is(err, errNotSearchable):
+		auth.WriteError(w, http.StatusBadRequest, err.Error(), "over GenieACS the list filters by serial, model, q, loid, account, seen_since, seen_before and online")
+		return
+	case errors.Is(err, genieacs.ErrBadRequest):
+		auth.WriteError(w, http.StatusBadRequest, "GenieACS refused the search: "+err.Error(), "")
+		return
+	case err != nil:
+		h.log.Error("api: GenieACS search failed", "err", err)
+		auth.WriteError(w, http.StatusBadGateway, "GenieACS could not be searched: "+err.Error(), "check acs.nbi_url and that GenieACS's NBI is up")
+		return
+	}
+	for _, d := range devs {
+		out.Devices = append(out.Devices, h.summary(d, now))
+	}
+	out.Total = total
+	skip := max(0, q.offset-total)
+	for _, name := range slices.Sorted(maps.Keys(h.xt2)) {
+		if x := h.xt2[name]; matchXT2(q, x) {
+			out.Total++
+			if skip > 0 {
+				skip--
+				continue
+			}
+			if len(out.Devices) < q.limit && q.offset+len(out.Devices) >= total {
+				out.Devices = append(out.Devices, x.summary())
+			}
+		}
+	}
+	out.Count = len(out.Devices)
+	writeJSON(w, http.StatusOK, out)
+}
+
 // matchXT2 reports whether an XT-2 of the config passes every filter of
 // q. It has no serial, LOID or Informs: a filter on those leaves it out.
 func matchXT2(q *deviceQuery, x *XT2Target) bool {
@@ -288,6 +333,10 @@ func (h *API) listDevices(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	out := DeviceList{Devices: []DeviceSummary{}, Limit: q.limit, Offset: q.offset}
+	if g, ok := h.cfg.ACS.(remoteSearcher); ok {
+		h.listRemoteDevices(w, r, g, &q, out, now)
+		return
+	}
 	take := func(s func() DeviceSummary) {
 		out.Total++
 		if out.Total > q.offset && len(out.Devices) < q.limit {

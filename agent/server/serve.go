@@ -325,6 +325,9 @@ func (h *API) summary(d acs.Device, now time.Time) DeviceSummary {
 // deviceCounts returns how many devices the ACS knows and how many are online.
 func (h *API) deviceCounts() (known, online int) {
 	now := h.cfg.Now()
+	if g, ok := h.cfg.ACS.(remoteSearcher); ok {
+		return g.counts(now.Add(-h.cfg.OnlineWindow))
+	}
 	h.eachDevice(func(d *acs.Device) {
 		known++
 		if h.online(*d, now) {

@@ -78,10 +78,10 @@ func newDeviceAPICmds(f *Factory) []*cobra.Command {
 			cobra.NoArgs, func(c *cobra.Command, o *deviceOptions) {
 				fl := c.Flags()
 				fl.String("query", "", "with acs.kind: genieacs: a GenieACS (MongoDB-style) query")
-				for _, name := range []string{"serial", "model", "q", "loid", "account", "seen-since", "limit", "offset"} {
+				for _, name := range []string{"serial", "model", "q", "kind", "loid", "account", "seen-since", "limit", "offset"} {
 					usage := map[string]string{
 						"serial": "search (--server or GenieACS): this serial number", "model": "search (--server or GenieACS): this model or product class",
-						"q": "with --server: text in the ID, serial, model or manufacturer", "loid": "search (--server or GenieACS): the gateway's LOID (matched, never shown)",
+						"q": "with --server: text in the ID, serial, model or manufacturer", "kind": "with --server: e8, itv or xt2", "loid": "search (--server or GenieACS): the gateway's LOID (matched, never shown)",
 						"account":    "with --server: the customer account of an order that installed the device",
 						"seen-since": "search (--server or GenieACS): informed within this duration (24h) or since this RFC 3339 time",
 						"limit":      "with --server: at most this many devices", "offset": "with --server: skip this many (paging)",
@@ -91,7 +91,7 @@ func newDeviceAPICmds(f *Factory) []*cobra.Command {
 				fl.String("online", "", "with --server: true or false")
 				o.filters = func() url.Values {
 					q := url.Values{}
-					for _, name := range []string{"serial", "model", "q", "loid", "account", "seen-since", "limit", "offset", "online", "query"} {
+					for _, name := range []string{"serial", "model", "q", "kind", "loid", "account", "seen-since", "limit", "offset", "online", "query"} {
 						if fl.Changed(name) {
 							q.Set(strings.ReplaceAll(name, "-", "_"), fl.Lookup(name).Value.String())
 						}
@@ -171,7 +171,7 @@ func runDevice(ctx context.Context, o *deviceOptions) error {
 		switch o.Op {
 		case "list":
 			if filters.Has("query") {
-				return &usageError{errors.New("--query is a GenieACS query (acs.kind: genieacs); serve's device search takes --serial, --model, -q, --loid, --account, --seen-since, --online")}
+				return &usageError{errors.New("--query is a GenieACS query (acs.kind: genieacs); serve's device search takes --serial, --model, --q, --kind, --loid, --account, --seen-since, --online")}
 			}
 			return remoteDeviceList(ctx, f, rc, filters)
 		case "show":

@@ -93,7 +93,7 @@ func nbiListFilter(q url.Values, now time.Time) (filter string, offset, limit in
 		}
 		and = append(and, raw)
 	}
-	for _, key := range []string{"q", "account", "online"} {
+	for _, key := range []string{"q", "kind", "account", "online"} {
 		if q.Get(key) != "" {
 			return "", 0, 0, fmt.Errorf("%w: --%s is a search of serve's registry; over GenieACS use --serial, --model, --loid, --seen-since or --query", errUsage, key)
 		}

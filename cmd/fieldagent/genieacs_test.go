@@ -273,6 +273,28 @@ func TestServeOverGenieACS(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &l) != nil || l.Count != 4 {
 		t.Fatalf("device list through serve over GenieACS: %v\n%s", err, out)
 	}
+	// The list and its search are GenieACS queries, paged by GenieACS.
+	var page struct {
+		Devices []server.DeviceSummary
+		Count   int
+		Total   int
+	}
+	out, err = remoteRun("device", "list", "--serial", lab.fleet.Serial(1), "-o", "json")
+	if err != nil || json.Unmarshal([]byte(out), &page) != nil || page.Total != 1 || page.Devices[0].ID != lab.fleet.DeviceID(1) {
+		t.Errorf("search by serial through serve over GenieACS: %v\n%s", err, out)
+	}
+	out, err = remoteRun("device", "list", "--limit", "2", "--offset", "1", "-o", "json")
+	if err != nil || json.Unmarshal([]byte(out), &page) != nil || page.Total != 4 || page.Count != 2 {
+		t.Errorf("paging through serve over GenieACS: %v\n%s", err, out)
+	}
+	out, err = remoteRun("device", "list", "--q", strings.ToLower(lab.fleet.Serial(2)), "--online", "true", "-o", "json")
+	if err != nil || json.Unmarshal([]byte(out), &page) != nil || page.Total != 1 || !page.Devices[0].Online {
+		t.Errorf("text and online search through serve over GenieACS: %v\n%s", err, out)
+	}
+	if _, err := remoteRun("device", "list", "--kind", "e8"); exitCode(err) != exitUsage {
+		t.Errorf("kind over GenieACS: %v, want a usage error (400)", err)
+	}
+
 	lab.stopOff()
 	out, err = remoteRun("fleet", "diagnose", "--query", `{"_deviceId._ProductClass":"`+fleet.ProductClass+`"}`, "-o", "json")
 	var job server.JobView
