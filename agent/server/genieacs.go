@@ -63,6 +63,9 @@ type GenieACSDevices struct {
 	byID   map[string]acs.Device
 	loaded time.Time
 	cc     countsCache
+
+	once     sync.Once
+	loadedCh chan struct{}
 }
 
 func (g *GenieACSDevices) log() *slog.Logger {
@@ -104,13 +107,27 @@ func (g *GenieACSDevices) Load(ctx context.Context) error {
 	return nil
 }
 
-// Run reloads the list every Refresh until ctx ends; a failed read keeps
-// the last list and is logged.
+// Loaded returns a channel closed once Run has read the snapshot the
+// first time (or failed to, and logged it).
+func (g *GenieACSDevices) Loaded() <-chan struct{} {
+	g.once.Do(func() { g.loadedCh = make(chan struct{}) })
+	return g.loadedCh
+}
+
+// Run reads the snapshot, then again every Refresh until ctx ends; a
+// failed read keeps the last one and is logged. Call it once.
 func (g *GenieACSDevices) Run(ctx context.Context) {
 	every := g.Refresh
 	if every <= 0 {
 		every = DefaultGenieACSRefresh
 	}
+	lctx, cancel := context.WithTimeout(ctx, max(every, 5*time.Minute))
+	if err := g.Load(lctx); err != nil {
+		g.log().Warn("GenieACS device snapshot not read; selections by serial number see none until the next try", "err", err)
+	}
+	cancel()
+	g.Loaded()
+	close(g.loadedCh)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -262,6 +262,19 @@ func TestServeOverGenieACS(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not start")
 	}
+	// Ready once the snapshot for the selections by serial is read.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get("http://" + api + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve over GenieACS not ready after 10 s: %v", err)
+		}
+	}
 	remoteRun := func(args ...string) (string, error) {
 		g, out, _, _ := newTestFactory(t)
 		g.Env = append(g.Env, "FIELDAGENT_REMOTE_TOKEN="+plain.Reveal())

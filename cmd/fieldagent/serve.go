@@ -194,6 +194,7 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 	mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopMetrics()
 	var a *acs.Server
+	var genieLoaded <-chan struct{} // closed when the GenieACS snapshot is read
 	if genie {
 		// The operator's GenieACS runs the CWMP sessions; the API reaches
 		// the devices through its NBI.
@@ -202,15 +203,19 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 			return err
 		}
 		g := &server.GenieACSDevices{Client: nc, Logger: logger.With("component", "genieacs")}
-		lctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		err = g.Load(lctx)
+		// Only GenieACS's answer is waited for: the snapshot for the
+		// selections by serial is read in the background (Run), and
+		// /readyz turns ready once it is.
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		n, err := nc.Count(cctx, "")
 		cancel()
 		if err != nil {
 			return &codedError{fmt.Errorf("acs.kind genieacs: %w", err), exitUnreachable}
 		}
 		go g.Run(mctx)
+		genieLoaded = g.Loaded()
 		apiCfg.ACS = g
-		logger.Info("devices through GenieACS", "nbi", nc.URL(), "devices", len(g.Devices()))
+		logger.Info("devices through GenieACS", "nbi", nc.URL(), "devices", n)
 	} else {
 		acfg := acsConfig(cfg, logger)
 		acfg.Registry = server.StoreRegistry{Store: st}
@@ -265,7 +270,17 @@ func runServe(ctx context.Context, opts *serveOptions) error {
 		logger.Info("ACS listening", "url", schemeOf(acsTLS)+"://"+acsAddr+"/")
 	}
 	go serve(apiSrv, apiLn)
-	api.SetReady()
+	if genieLoaded != nil {
+		go func() {
+			select {
+			case <-genieLoaded:
+				api.SetReady()
+			case <-mctx.Done():
+			}
+		}()
+	} else {
+		api.SetReady()
+	}
 	logger.Info("remote-support API listening", "url", schemeOf(apiTLS)+"://"+apiLn.Addr().String()+"/api/v1/")
 	if opts.ready != nil {
 		opts.ready(acsAddr, apiLn.Addr().String())
