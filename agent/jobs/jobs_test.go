@@ -157,11 +157,7 @@ func TestFleetBoundedConcurrency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, unsubscribe, err := r.Subscribe(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unsubscribe()
+	evs := subscribe(t, ctx, r, id)
 
 	// All runs block until released: the runner must stop at 5. (The pause
 	// gives a runner that ignores the bound the chance to start a sixth.)
@@ -257,11 +253,7 @@ func TestCancelMidRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, unsubscribe, err := r.Subscribe(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unsubscribe()
+	evs := subscribe(t, ctx, r, id)
 	for range 2 { // both slots are taken by blocked devices (d03, d04)
 		select {
 		case <-blocked:
@@ -320,11 +312,7 @@ func TestSlowSubscriberDoesNotBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, unsubscribe, err := r.Subscribe(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unsubscribe()
+	evs := subscribe(t, ctx, r, id)
 	close(gate)
 	waitFor(t, "the job to finish in the store", func() bool {
 		j, err := s.Job(ctx, id)
@@ -389,11 +377,7 @@ func TestDeviceOutcomes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, unsubscribe, err := r.Subscribe(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unsubscribe()
+	evs := subscribe(t, ctx, r, id)
 	collect(t, evs)
 	rs, err := s.JobResults(ctx, id)
 	if err != nil {
@@ -579,11 +563,7 @@ func TestShutdown(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		evs, unsubscribe, err := r.Subscribe(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unsubscribe()
+		evs := subscribe(t, ctx, r, id)
 		<-entered
 		waitFor(t, "device b's result", func() bool {
 			j, _ := s.Job(ctx, id)
@@ -632,4 +612,15 @@ func TestEventJSON(t *testing.T) {
 	if slices.Contains(b, '\n') {
 		t.Error("event JSON has a newline; it would break the SSE data line")
 	}
+}
+
+// subscribe follows job id's events until the test ends.
+func subscribe(t *testing.T, ctx context.Context, r *Runner, id string) <-chan Event {
+	t.Helper()
+	evs, unsubscribe, err := r.Subscribe(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unsubscribe)
+	return evs
 }

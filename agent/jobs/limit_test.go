@@ -142,11 +142,7 @@ func TestCancelLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, unsubscribe, err := r.Subscribe(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unsubscribe()
+	evs := subscribe(t, ctx, r, id)
 	for range 2 {
 		select {
 		case <-blocked:
